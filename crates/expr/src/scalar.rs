@@ -1,0 +1,128 @@
+//! Scalar expressions over the columns of one row.
+
+use freshet_repr::{ColumnType, Datum, EvalError, ScalarType};
+use serde::{Deserialize, Serialize};
+
+use crate::func::{BinaryFunc, UnaryFunc, VariadicFunc};
+
+/// An expression evaluated against one row. Column references are positional.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum ScalarExpr {
+    Column(usize),
+    Literal(Datum, ScalarType),
+    CallUnary { func: UnaryFunc, expr: Box<ScalarExpr> },
+    CallBinary { func: BinaryFunc, expr1: Box<ScalarExpr>, expr2: Box<ScalarExpr> },
+    CallVariadic { func: VariadicFunc, exprs: Vec<ScalarExpr> },
+    /// `CASE WHEN cond THEN then ELSE els END`; only the chosen branch is evaluated.
+    If { cond: Box<ScalarExpr>, then: Box<ScalarExpr>, els: Box<ScalarExpr> },
+}
+
+/// An expression with the type it produces; what the planner passes around while typing SQL.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TypedExpr {
+    pub expr: ScalarExpr,
+    pub typ: ColumnType,
+}
+
+impl TypedExpr {
+    pub fn new(expr: ScalarExpr, typ: ColumnType) -> Self {
+        TypedExpr { expr, typ }
+    }
+
+    pub fn literal(datum: Datum, scalar_type: ScalarType) -> Self {
+        let nullable = datum.is_null();
+        TypedExpr { expr: ScalarExpr::Literal(datum, scalar_type), typ: ColumnType::new(scalar_type, nullable) }
+    }
+}
+
+impl ScalarExpr {
+    pub fn column(index: usize) -> Self {
+        ScalarExpr::Column(index)
+    }
+
+    pub fn literal_true() -> Self {
+        ScalarExpr::Literal(Datum::Bool(true), ScalarType::Bool)
+    }
+
+    pub fn literal_null(scalar_type: ScalarType) -> Self {
+        ScalarExpr::Literal(Datum::Null, scalar_type)
+    }
+
+    pub fn call_unary(self, func: UnaryFunc) -> Self {
+        ScalarExpr::CallUnary { func, expr: Box::new(self) }
+    }
+
+    pub fn call_binary(self, other: ScalarExpr, func: BinaryFunc) -> Self {
+        ScalarExpr::CallBinary { func, expr1: Box::new(self), expr2: Box::new(other) }
+    }
+
+    /// Evaluates the expression against `row`.
+    pub fn eval(&self, row: &[Datum]) -> Result<Datum, EvalError> {
+        match self {
+            ScalarExpr::Column(i) => row
+                .get(*i)
+                .cloned()
+                .ok_or_else(|| EvalError::Internal(format!("column {i} out of range for row of {}", row.len()))),
+            ScalarExpr::Literal(d, _) => Ok(d.clone()),
+            ScalarExpr::CallUnary { func, expr } => func.eval(expr.eval(row)?),
+            ScalarExpr::CallBinary { func, expr1, expr2 } => func.eval(expr1, expr2, row),
+            ScalarExpr::CallVariadic { func, exprs } => func.eval(exprs, row),
+            ScalarExpr::If { cond, then, els } => {
+                if cond.eval(row)?.is_true() {
+                    then.eval(row)
+                } else {
+                    els.eval(row)
+                }
+            }
+        }
+    }
+
+    /// Whether the expression reads no columns (so it can be evaluated once, at plan time).
+    pub fn is_constant(&self) -> bool {
+        let mut constant = true;
+        self.visit(&mut |e| {
+            if matches!(e, ScalarExpr::Column(_)) {
+                constant = false;
+            }
+        });
+        constant
+    }
+
+    /// Calls `f` on this expression and every sub-expression, parents first.
+    pub fn visit<'a>(&'a self, f: &mut impl FnMut(&'a ScalarExpr)) {
+        f(self);
+        match self {
+            ScalarExpr::Column(_) | ScalarExpr::Literal(..) => {}
+            ScalarExpr::CallUnary { expr, .. } => expr.visit(f),
+            ScalarExpr::CallBinary { expr1, expr2, .. } => {
+                expr1.visit(f);
+                expr2.visit(f);
+            }
+            ScalarExpr::CallVariadic { exprs, .. } => exprs.iter().for_each(|e| e.visit(f)),
+            ScalarExpr::If { cond, then, els } => {
+                cond.visit(f);
+                then.visit(f);
+                els.visit(f);
+            }
+        }
+    }
+
+    /// Rewrites every column reference `i` to `map(i)`.
+    pub fn permute(&mut self, map: &impl Fn(usize) -> usize) {
+        match self {
+            ScalarExpr::Column(i) => *i = map(*i),
+            ScalarExpr::Literal(..) => {}
+            ScalarExpr::CallUnary { expr, .. } => expr.permute(map),
+            ScalarExpr::CallBinary { expr1, expr2, .. } => {
+                expr1.permute(map);
+                expr2.permute(map);
+            }
+            ScalarExpr::CallVariadic { exprs, .. } => exprs.iter_mut().for_each(|e| e.permute(map)),
+            ScalarExpr::If { cond, then, els } => {
+                cond.permute(map);
+                then.permute(map);
+                els.permute(map);
+            }
+        }
+    }
+}

@@ -1,0 +1,25 @@
+//! The data model every Freshet layer shares: scalar types, datums, rows, relation descriptions, ids,
+//! timestamps, and the errors that travel through dataflows as data.
+//!
+//! This crate owns how a value is represented and how it converts to and from PostgreSQL text. It must
+//! not know about SQL syntax, plans, dataflows, sources or the wire protocol.
+
+pub mod datum;
+pub mod error;
+pub mod relation;
+pub mod row;
+pub mod scalar;
+pub mod strconv;
+
+pub use datum::{Datum, Interval, Jsonb, Numeric, F32, F64};
+pub use error::{DataflowError, DecodeError, EvalError};
+pub use relation::{ColumnType, GlobalId, RelationDesc, RelationType};
+pub use row::Row;
+pub use scalar::ScalarType;
+
+/// Logical time of every update: milliseconds since the Unix epoch, assigned by the coordinator
+/// (tables) or by a source's reclocking (sources).
+pub type Timestamp = u64;
+
+/// Multiplicity of an update: +1 insert, -1 delete, or a consolidated count.
+pub type Diff = i64;

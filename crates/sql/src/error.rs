@@ -1,0 +1,53 @@
+//! Errors of parsing and planning, each with the SQLSTATE PostgreSQL would report.
+
+use thiserror::Error;
+
+#[derive(Clone, Debug, Error, PartialEq)]
+pub enum SqlError {
+    #[error("{0}")]
+    Parse(String),
+    #[error("relation \"{0}\" does not exist")]
+    UnknownRelation(String),
+    #[error("column \"{0}\" does not exist")]
+    UnknownColumn(String),
+    #[error("column reference \"{0}\" is ambiguous")]
+    AmbiguousColumn(String),
+    #[error("{kind} \"{name}\" already exists")]
+    AlreadyExists { kind: String, name: String },
+    #[error("{0} is not supported")]
+    Unsupported(String),
+    #[error(transparent)]
+    Type(#[from] freshet_expr::TypeError),
+    #[error(transparent)]
+    Eval(#[from] freshet_repr::EvalError),
+    #[error("column \"{0}\" must appear in the GROUP BY clause or be used in an aggregate function")]
+    Grouping(String),
+    #[error("{0}")]
+    InvalidObjectDefinition(String),
+    #[error("{0}")]
+    InvalidParameter(String),
+    #[error("{0}")]
+    WrongObjectType(String),
+    #[error("{0}")]
+    DependentObjects(String),
+}
+
+impl SqlError {
+    pub fn sqlstate(&self) -> &'static str {
+        match self {
+            SqlError::Parse(_) => "42601",
+            SqlError::UnknownRelation(_) => "42P01",
+            SqlError::UnknownColumn(_) => "42703",
+            SqlError::AmbiguousColumn(_) => "42702",
+            SqlError::AlreadyExists { .. } => "42P07",
+            SqlError::Unsupported(_) => "0A000",
+            SqlError::Type(e) => e.sqlstate(),
+            SqlError::Eval(e) => e.sqlstate(),
+            SqlError::Grouping(_) => "42803",
+            SqlError::InvalidObjectDefinition(_) => "42P17",
+            SqlError::InvalidParameter(_) => "22023",
+            SqlError::WrongObjectType(_) => "42809",
+            SqlError::DependentObjects(_) => "2BP01",
+        }
+    }
+}
