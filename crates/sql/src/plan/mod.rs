@@ -1,6 +1,8 @@
 //! Plans: what a statement means, ready for the coordinator to execute. No SQL text survives here
 //! except what is kept for `SHOW CREATE`.
 
+pub mod query;
+
 use freshet_expr::{RelationExpr, ScalarExpr};
 use freshet_repr::{GlobalId, RelationDesc, ScalarType};
 use freshet_storage::SourceDesc;
