@@ -12,6 +12,12 @@ pub enum CoordError {
     Canceled,
     #[error("{0}")]
     Storage(String),
+    #[error("unrecognized configuration parameter \"{0}\"")]
+    UnknownVariable(String),
+    #[error("null value in column \"{column}\" of relation \"{relation}\" violates not-null constraint")]
+    NotNullViolation { column: String, relation: String },
+    #[error("{kind} \"{name}\" does not exist")]
+    UnknownObject { kind: String, name: String },
     #[error("{0}")]
     Source(String),
     #[error("internal error: {0}")]
@@ -25,6 +31,9 @@ impl CoordError {
             CoordError::Dataflow(e) => e.sqlstate(),
             CoordError::Canceled => "57014",
             CoordError::Storage(_) => "58030",
+            CoordError::UnknownVariable(_) => "42704",
+            CoordError::NotNullViolation { .. } => "23502",
+            CoordError::UnknownObject { .. } => "42P01",
             CoordError::Source(_) => "XX000",
             CoordError::Internal(_) => "XX000",
         }

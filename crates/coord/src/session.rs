@@ -1,11 +1,13 @@
 //! One client's session: its variables, its transaction state, and statement execution.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use freshet_repr::{Datum, RelationDesc, Row, ScalarType};
-use freshet_sql::{Statement, StatementDesc};
+use freshet_repr::{ColumnType, Datum, RelationDesc, Row, ScalarType};
+use freshet_sql::{Params, Plan, Statement, StatementDesc};
 
+use crate::plan_catalog::PlanCatalog;
 use crate::{CoordClient, CoordError};
 
 /// The outcome of one statement.
@@ -17,6 +19,21 @@ pub enum ExecuteResponse {
     Command { tag: String },
     /// The query string was empty.
     Empty,
+}
+
+impl ExecuteResponse {
+    pub(crate) fn tag(tag: impl Into<String>) -> Self {
+        ExecuteResponse::Command { tag: tag.into() }
+    }
+
+    /// A result of text columns.
+    pub(crate) fn text_rows(names: &[&str], rows: Vec<Vec<String>>) -> Self {
+        let desc = RelationDesc::new(
+            names.iter().map(|n| (n.to_string(), ColumnType::new(ScalarType::Text, false))).collect(),
+        );
+        let rows = rows.into_iter().map(|r| Row::new(r.into_iter().map(Datum::Text).collect())).collect();
+        ExecuteResponse::Rows { desc, rows }
+    }
 }
 
 /// Cancels the statement its session is running (the wire's CancelRequest).
@@ -35,18 +52,58 @@ impl CancelToken {
     pub(crate) fn reset(&self) {
         self.0.store(false, Ordering::SeqCst);
     }
+
+    /// Resolves once the token is canceled.
+    pub(crate) async fn canceled(&self) {
+        while !self.is_canceled() {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
 }
 
 pub struct Session {
-    client: CoordClient,
-    user: String,
-    database: String,
+    pub(crate) client: CoordClient,
+    id: u32,
+    pub(crate) variables: HashMap<String, String>,
     cancel: CancelToken,
 }
 
+const SERVER_VERSION: &str = "15.0";
+
 impl Session {
-    pub(crate) fn new(client: CoordClient, user: &str, database: &str) -> Session {
-        Session { client, user: user.to_string(), database: database.to_string(), cancel: CancelToken::default() }
+    pub(crate) fn new(client: CoordClient, id: u32, user: &str, database: &str) -> Session {
+        let mut variables: HashMap<String, String> = [
+            ("server_version", SERVER_VERSION),
+            ("server_encoding", "UTF8"),
+            ("client_encoding", "UTF8"),
+            ("datestyle", "ISO, MDY"),
+            ("timezone", "UTC"),
+            ("intervalstyle", "postgres"),
+            ("integer_datetimes", "on"),
+            ("standard_conforming_strings", "on"),
+            ("application_name", ""),
+            ("extra_float_digits", "1"),
+            ("search_path", "public"),
+            ("transaction_isolation", "serializable"),
+            ("default_transaction_isolation", "serializable"),
+            ("statement_timeout", "0"),
+            ("max_identifier_length", "63"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        variables.insert("user".into(), user.to_string());
+        variables.insert("database".into(), database.to_string());
+        variables.insert(
+            "server_version_full".into(),
+            format!("PostgreSQL {SERVER_VERSION} (Freshet {}) on {}", env!("CARGO_PKG_VERSION"), std::env::consts::ARCH),
+        );
+        Session { client, id, variables, cancel: CancelToken::default() }
+    }
+
+    /// This session's number (the wire's process id).
+    pub fn id(&self) -> u32 {
+        self.id
     }
 
     /// Parses a query string into statements (the simple protocol runs them in order and stops at
@@ -62,8 +119,9 @@ impl Session {
         statement: &Statement,
         param_hints: &[Option<ScalarType>],
     ) -> Result<StatementDesc, CoordError> {
-        let _ = (statement, param_hints, &self.client);
-        Err(CoordError::Internal("not implemented".into()))
+        let catalog = self.client.inner.catalog.lock().await;
+        let plan_catalog = PlanCatalog::new(&catalog, &self.variables);
+        Ok(freshet_sql::describe(&plan_catalog, statement, param_hints)?)
     }
 
     /// Executes one statement with its parameter values (empty for the simple protocol).
@@ -74,37 +132,104 @@ impl Session {
         params: Vec<Datum>,
     ) -> Result<ExecuteResponse, CoordError> {
         self.cancel.reset();
-        let _ = (statement, param_types, params);
-        Err(CoordError::Internal("not implemented".into()))
+        let params = Params { types: param_types.iter().copied().map(Some).collect(), values: params };
+        self.set_statement_timestamp();
+        let cancel = self.cancel.clone();
+        tokio::select! {
+            result = self.plan_and_execute(statement, &params) => result,
+            _ = cancel.canceled() => Err(CoordError::Canceled),
+        }
+    }
+
+    async fn plan_and_execute(&mut self, statement: &Statement, params: &Params) -> Result<ExecuteResponse, CoordError> {
+        let (plan, depends_on) = {
+            let catalog = self.client.inner.catalog.lock().await;
+            let plan_catalog = PlanCatalog::new(&catalog, &self.variables);
+            let plan = freshet_sql::plan(&plan_catalog, statement, params)?;
+            (plan, plan_catalog.resolved())
+        };
+        self.execute_plan(plan, depends_on).await
+    }
+
+    async fn execute_plan(&mut self, plan: Plan, depends_on: Vec<freshet_repr::GlobalId>) -> Result<ExecuteResponse, CoordError> {
+        match plan {
+            Plan::CreateTable { .. }
+            | Plan::CreateSource { .. }
+            | Plan::CreateView { .. }
+            | Plan::Drop { .. } => crate::ddl::execute(&self.client, plan, depends_on).await,
+            Plan::Insert { target, rows } => crate::write::insert(&self.client, target, rows).await,
+            Plan::Mutate { target, selection, kind } => crate::write::mutate(&self.client, target, selection, kind).await,
+            Plan::Select { expr, desc, finishing } => crate::read::select(&self.client, expr, desc, &finishing).await,
+            Plan::Explain { expr } => Ok(crate::read::explain(&expr)),
+            Plan::ShowObjects { kind } => crate::read::show_objects(&self.client, kind).await,
+            Plan::ShowColumns { id } => crate::read::show_columns(&self.client, id).await,
+            Plan::ShowCreate { kind, name } => crate::read::show_create(&self.client, kind, &name).await,
+            Plan::ShowVariable { name } => self.show_variable(&name),
+            Plan::SetVariable { name, value } => {
+                let key = name.to_lowercase();
+                let value = value.unwrap_or_else(|| default_variable(&key));
+                self.variables.insert(key, value);
+                Ok(ExecuteResponse::tag("SET"))
+            }
+            // Each statement commits on its own; transaction blocks are accepted for drivers.
+            Plan::StartTransaction => Ok(ExecuteResponse::tag("BEGIN")),
+            Plan::Commit => Ok(ExecuteResponse::tag("COMMIT")),
+            Plan::Rollback => Ok(ExecuteResponse::tag("ROLLBACK")),
+            Plan::Empty => Ok(ExecuteResponse::Empty),
+        }
+    }
+
+    fn show_variable(&self, name: &str) -> Result<ExecuteResponse, CoordError> {
+        let key = name.to_lowercase();
+        match self.variables.get(&key) {
+            Some(value) => Ok(ExecuteResponse::text_rows(&[key.as_str()], vec![vec![value.clone()]])),
+            None => Err(CoordError::UnknownVariable(name.to_string())),
+        }
+    }
+
+    fn set_statement_timestamp(&mut self) {
+        let micros = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_micros() as i64)
+            .unwrap_or(0);
+        self.variables.insert("statement_timestamp".into(), micros.to_string());
     }
 
     pub fn cancel_token(&self) -> CancelToken {
         self.cancel.clone()
     }
 
-    /// The value of a session variable as `SHOW` prints it (`server_version`, `client_encoding`, ...).
+    /// The value of a session variable as `SHOW` prints it.
     pub fn variable(&self, name: &str) -> Option<String> {
-        match name {
-            "user" | "session_user" | "current_user" => Some(self.user.clone()),
-            "database" => Some(self.database.clone()),
-            _ => None,
-        }
+        self.variables.get(&name.to_lowercase()).cloned()
     }
 
     /// The variables reported to the client as ParameterStatus at startup.
     pub fn startup_parameters(&self) -> Vec<(String, String)> {
         [
-            ("server_version", "15.0 (Freshet)"),
-            ("server_encoding", "UTF8"),
-            ("client_encoding", "UTF8"),
-            ("DateStyle", "ISO, MDY"),
-            ("TimeZone", "UTC"),
-            ("integer_datetimes", "on"),
-            ("standard_conforming_strings", "on"),
-            ("IntervalStyle", "postgres"),
+            ("server_version", "server_version"),
+            ("server_encoding", "server_encoding"),
+            ("client_encoding", "client_encoding"),
+            ("DateStyle", "datestyle"),
+            ("TimeZone", "timezone"),
+            ("IntervalStyle", "intervalstyle"),
+            ("integer_datetimes", "integer_datetimes"),
+            ("standard_conforming_strings", "standard_conforming_strings"),
+            ("application_name", "application_name"),
         ]
         .into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .filter_map(|(wire, key)| Some((wire.to_string(), self.variables.get(key)?.clone())))
         .collect()
     }
+}
+
+fn default_variable(name: &str) -> String {
+    match name {
+        "timezone" => "UTC",
+        "datestyle" => "ISO, MDY",
+        "client_encoding" => "UTF8",
+        "search_path" => "public",
+        _ => "",
+    }
+    .to_string()
 }

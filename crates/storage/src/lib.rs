@@ -5,7 +5,9 @@
 //! SDK (that lives in `freshet-kinesis` alone).
 
 pub mod format;
+pub mod log;
 pub mod source;
 
 pub use format::{DecodeFailure, Decoder, SourceFormat};
+pub use log::{LogBatch, LogError, TableLog};
 pub use source::{KinesisConnection, KinesisCredentials, SourceDesc};

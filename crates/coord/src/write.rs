@@ -1,0 +1,86 @@
+//! Table writes: INSERT, UPDATE and DELETE. A write is durable (fsynced to the table log) before
+//! it is applied to the cluster and acknowledged.
+
+use freshet_expr::RelationExpr;
+use freshet_repr::{Datum, Diff, GlobalId, Row};
+use freshet_sql::plan::MutationKind;
+use freshet_storage::LogBatch;
+
+use crate::{CoordClient, CoordError, ExecuteResponse};
+
+pub async fn insert(client: &CoordClient, target: GlobalId, rows: RelationExpr) -> Result<ExecuteResponse, CoordError> {
+    let _guard = client.inner.write_lock.lock().await;
+    let ts = crate::read::read_timestamp(client)?;
+    let rows = crate::read::read_rows(client, &rows, ts).await?;
+    check_not_null(client, target, &rows).await?;
+    let count: Diff = rows.iter().map(|(_, d)| *d).sum();
+    commit(client, target, rows)?;
+    Ok(ExecuteResponse::tag(format!("INSERT 0 {count}")))
+}
+
+pub async fn mutate(
+    client: &CoordClient,
+    target: GlobalId,
+    selection: RelationExpr,
+    kind: MutationKind,
+) -> Result<ExecuteResponse, CoordError> {
+    let _guard = client.inner.write_lock.lock().await;
+    let ts = crate::read::read_timestamp(client)?;
+    let selected = crate::read::read_rows(client, &selection, ts).await?;
+    let count: Diff = selected.iter().map(|(_, d)| *d).sum();
+    let mut updates: Vec<(Row, Diff)> = Vec::with_capacity(selected.len() * 2);
+    for (row, diff) in selected {
+        if let MutationKind::Update(exprs) = &kind {
+            let new_row = exprs
+                .iter()
+                .map(|e| e.eval(row.datums()))
+                .collect::<Result<Row, _>>()
+                .map_err(freshet_repr::DataflowError::from)?;
+            updates.push((new_row, diff));
+        }
+        updates.push((row, -diff));
+    }
+    if matches!(kind, MutationKind::Update(_)) {
+        let inserted: Vec<(Row, Diff)> = updates.iter().filter(|(_, d)| *d > 0).cloned().collect();
+        check_not_null(client, target, &inserted).await?;
+    }
+    commit(client, target, updates)?;
+    let verb = if matches!(kind, MutationKind::Delete) { "DELETE" } else { "UPDATE" };
+    Ok(ExecuteResponse::tag(format!("{verb} {count}")))
+}
+
+/// Logs, fsyncs, and applies `updates` to `target` at a fresh write timestamp.
+fn commit(client: &CoordClient, target: GlobalId, updates: Vec<(Row, Diff)>) -> Result<(), CoordError> {
+    if updates.is_empty() {
+        return Ok(());
+    }
+    let mut oracle = client.oracle()?;
+    let ts = oracle.write_ts();
+    let batch = LogBatch { ts, updates: updates.iter().map(|(row, diff)| (target, row.clone(), *diff)).collect() };
+    client
+        .inner
+        .table_log
+        .lock()
+        .map_err(|_| CoordError::Internal("table log lock poisoned".into()))?
+        .append(&batch)
+        .map_err(|e| CoordError::Storage(e.to_string()))?;
+    let cluster = client.cluster()?;
+    cluster.update_table(target, updates, ts);
+    if oracle.advance_to(ts + 1) {
+        cluster.advance_tables(ts + 1);
+    }
+    Ok(())
+}
+
+async fn check_not_null(client: &CoordClient, target: GlobalId, rows: &[(Row, Diff)]) -> Result<(), CoordError> {
+    let catalog = client.inner.catalog.lock().await;
+    let entry = catalog.get(target).ok_or_else(|| CoordError::Internal(format!("table {target} vanished")))?;
+    for (row, _) in rows {
+        for ((name, typ), datum) in entry.desc.iter().zip(row.iter()) {
+            if !typ.nullable && *datum == Datum::Null {
+                return Err(CoordError::NotNullViolation { column: name.to_string(), relation: entry.name.clone() });
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,111 @@
+//! The wire protocol under stress: garbage packets, cancellation and concurrent sessions. The server
+//! must keep serving other clients whatever one client sends.
+
+#[path = "support/server.rs"]
+mod server;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use server::TestServer;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_packets_close_only_that_connection() {
+    let server = TestServer::start();
+    let payloads: Vec<Vec<u8>> = vec![
+        b"this is not postgres\r\n\r\n".to_vec(),
+        vec![0xff; 64],
+        // A startup packet claiming a huge length.
+        vec![0x7f, 0xff, 0xff, 0xff, 0, 3, 0, 0],
+        // A valid startup followed by a query message with a negative length.
+        startup_then(b"Q\xff\xff\xff\xf0SELECT 1\0"),
+        // A valid startup then an unknown message type.
+        startup_then(b"\x01\0\0\0\x04"),
+    ];
+    for payload in payloads {
+        let mut stream = TcpStream::connect(("127.0.0.1", server.port)).expect("connect");
+        stream.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+        let _ = stream.write_all(&payload);
+        let mut sink = Vec::new();
+        let _ = stream.read_to_end(&mut sink);
+    }
+    let client = server.connect().await;
+    let row = client.query_one("SELECT 41 + 1", &[]).await.expect("server still serves");
+    assert_eq!(row.get::<_, i32>(0), 42);
+}
+
+fn startup_then(message: &[u8]) -> Vec<u8> {
+    let mut body = Vec::new();
+    body.extend_from_slice(&196608u32.to_be_bytes());
+    body.extend_from_slice(b"user\0freshet\0database\0freshet\0\0");
+    let mut packet = ((body.len() + 4) as u32).to_be_bytes().to_vec();
+    packet.extend_from_slice(&body);
+    packet.extend_from_slice(message);
+    packet
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_sessions_see_each_others_writes() {
+    let server = TestServer::start();
+    let setup = server.connect().await;
+    setup.batch_execute("CREATE TABLE hits (session int, n int)").await.expect("create");
+    let mut tasks = Vec::new();
+    for session in 0..4 {
+        let client = server.connect().await;
+        tasks.push(tokio::spawn(async move {
+            for n in 0..25 {
+                client.execute("INSERT INTO hits VALUES ($1, $2)", &[&session, &n]).await.expect("insert");
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.expect("task");
+    }
+    let row = setup.query_one("SELECT count(*), count(DISTINCT session) FROM hits", &[]).await.expect("count");
+    assert_eq!((row.get::<_, i64>(0), row.get::<_, i64>(1)), (100, 4));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn extended_protocol_types_round_trip() {
+    let server = TestServer::start();
+    let client = server.connect().await;
+    client
+        .batch_execute("CREATE TABLE typed (b boolean, i int, l bigint, f double precision, t text, j jsonb)")
+        .await
+        .expect("create");
+    let json: serde_json::Value = serde_json::json!({"a": [1, 2]});
+    client
+        .execute(
+            "INSERT INTO typed VALUES ($1, $2, $3, $4, $5, $6)",
+            &[&true, &7i32, &(1i64 << 40), &2.5f64, &"héllo", &json],
+        )
+        .await
+        .expect("insert with binary parameters");
+    let row = client.query_one("SELECT b, i, l, f, t, j FROM typed WHERE i = $1", &[&7i32]).await.expect("select");
+    assert!(row.get::<_, bool>(0));
+    assert_eq!(row.get::<_, i32>(1), 7);
+    assert_eq!(row.get::<_, i64>(2), 1i64 << 40);
+    assert_eq!(row.get::<_, f64>(3), 2.5);
+    assert_eq!(row.get::<_, String>(4), "héllo");
+    assert_eq!(row.get::<_, serde_json::Value>(5), json);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_carry_sqlstate_and_the_session_goes_on() {
+    let server = TestServer::start();
+    let client = server.connect().await;
+    let cases = [
+        ("SELECT 1/0", "22012"),
+        ("SELECT * FROM nowhere", "42P01"),
+        ("SELEKT", "42601"),
+        ("SELECT 2147483647 + 1", "22003"),
+        ("SELECT 'abc'::int", "22P02"),
+    ];
+    for (sql, code) in cases {
+        let err = client.simple_query(sql).await.expect_err(sql);
+        assert_eq!(err.code().map(|c| c.code()), Some(code), "{sql}: {err}");
+    }
+    let row = client.query_one("SELECT 1", &[]).await.expect("session still usable");
+    assert_eq!(row.get::<_, i32>(0), 1);
+}
