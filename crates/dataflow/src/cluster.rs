@@ -1,8 +1,25 @@
 //! The coordinator-facing handle of the timely cluster.
+//!
+//! `Cluster::start` runs `timely::execute` with `workers` threads from its own std thread. The
+//! handle keeps one command channel per worker and sends every command to every worker under one
+//! lock, so all workers see all commands in the same order. After sending, it unparks the worker
+//! threads so that idle workers (parked with a bounded timeout) react at once. Peeks are answered
+//! by every worker through a per-peek channel and merged here.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread::{JoinHandle, Thread};
+use std::time::Duration;
 
 use freshet_expr::RelationExpr;
-use freshet_repr::{DataflowError, Diff, GlobalId, RelationDesc, Row, Timestamp};
+use freshet_repr::{DataflowError, Diff, EvalError, GlobalId, RelationDesc, Row, Timestamp};
 use freshet_storage::SourceDesc;
+
+use crate::command::Command;
+use crate::worker::Shared;
+
+/// How long `start` waits for the workers to come up.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How to start the cluster.
 #[derive(Clone, Debug)]
@@ -19,57 +36,217 @@ pub type PeekResult = Result<Vec<(Row, Diff)>, DataflowError>;
 /// A running cluster. Every method sends one command to every worker, in the same order, so that
 /// workers build identical dataflows.
 pub struct Cluster {
-    _private: (),
+    /// One sender per worker; the lock also orders commands across callers.
+    senders: Mutex<Vec<mpsc::Sender<Command>>>,
+    threads: Vec<Thread>,
+    shared: Arc<Shared>,
+    next_peek: AtomicU64,
+    timely: Option<JoinHandle<()>>,
 }
 
 impl Cluster {
     pub fn start(config: ClusterConfig) -> Result<Cluster, String> {
-        let _ = config;
-        Err("not implemented".into())
+        let workers = config.workers.max(1);
+        let shared = Arc::new(Shared::default());
+        let (senders, receivers): (Vec<_>, Vec<_>) = (0..workers).map(|_| mpsc::channel::<Command>()).unzip();
+        let receivers = Arc::new(Mutex::new(receivers.into_iter().map(Some).collect::<Vec<_>>()));
+        let (thread_tx, thread_rx) = mpsc::channel::<(usize, Thread)>();
+        let thread_tx = Mutex::new(thread_tx);
+        let worker_shared = Arc::clone(&shared);
+        let runtime = config.runtime.clone();
+        let (started_tx, started_rx) = mpsc::channel::<Result<(), String>>();
+        let timely = std::thread::Builder::new()
+            .name("freshet-timely".into())
+            .spawn(move || {
+                let guards = timely::execute(timely::Config::process(workers), move |worker| {
+                    let index = worker.index();
+                    let receiver = receivers.lock().ok().and_then(|mut r| r.get_mut(index).and_then(Option::take));
+                    if let Ok(tx) = thread_tx.lock() {
+                        let _ = tx.send((index, std::thread::current()));
+                    }
+                    if let Some(receiver) = receiver {
+                        crate::worker::run(worker, receiver, Arc::clone(&worker_shared), runtime.clone());
+                    }
+                });
+                match guards {
+                    Ok(guards) => {
+                        let _ = started_tx.send(Ok(()));
+                        drop(guards.join());
+                    }
+                    Err(error) => {
+                        let _ = started_tx.send(Err(error));
+                    }
+                }
+            })
+            .map_err(|e| format!("cannot start the timely thread: {e}"))?;
+        started_rx.recv_timeout(START_TIMEOUT).map_err(|e| format!("timely did not start: {e}"))??;
+        let mut threads: Vec<Option<Thread>> = vec![None; workers];
+        for _ in 0..workers {
+            let (index, thread) =
+                thread_rx.recv_timeout(START_TIMEOUT).map_err(|e| format!("a timely worker did not start: {e}"))?;
+            if let Some(slot) = threads.get_mut(index) {
+                *slot = Some(thread);
+            }
+        }
+        Ok(Cluster {
+            senders: Mutex::new(senders),
+            threads: threads.into_iter().flatten().collect(),
+            shared,
+            next_peek: AtomicU64::new(0),
+            timely: Some(timely),
+        })
+    }
+
+    /// The number of workers.
+    pub fn workers(&self) -> usize {
+        self.threads.len()
+    }
+
+    fn send(&self, command: Command) {
+        if let Ok(senders) = self.senders.lock() {
+            for sender in senders.iter() {
+                // A worker that is gone has shut down; its absence shows in peeks.
+                let _ = sender.send(command.clone());
+            }
+        }
+        for thread in &self.threads {
+            thread.unpark();
+        }
     }
 
     /// Creates an empty table collection, readable from time `as_of`.
     pub fn create_table(&self, id: GlobalId, desc: &RelationDesc, as_of: Timestamp) {
-        let _ = (id, desc, as_of);
+        let _ = desc;
+        self.send(Command::CreateTable { id, as_of });
     }
 
     /// Adds `updates` to table `id` at time `ts`. `ts` must not be behind the table's frontier.
     pub fn update_table(&self, id: GlobalId, updates: Vec<(Row, Diff)>, ts: Timestamp) {
-        let _ = (id, updates, ts);
+        self.send(Command::UpdateTable { id, updates, ts });
     }
 
     /// Promises that no table receives updates before `ts`.
     pub fn advance_tables(&self, ts: Timestamp) {
-        let _ = ts;
+        self.send(Command::AdvanceTables { ts });
     }
 
     /// Starts source `id` and its progress collection `progress_id`.
-    pub fn create_source(&self, id: GlobalId, progress_id: GlobalId, name: &str, source: &SourceDesc, desc: &RelationDesc) {
-        let _ = (id, progress_id, name, source, desc);
+    pub fn create_source(
+        &self,
+        id: GlobalId,
+        progress_id: GlobalId,
+        name: &str,
+        source: &SourceDesc,
+        desc: &RelationDesc,
+    ) {
+        let _ = desc;
+        self.send(Command::CreateSource { id, progress_id, name: name.to_string(), source: source.clone() });
     }
 
-    /// Renders `expr` into a maintained, arranged collection `id` (a materialized view).
+    /// Renders `expr` into a maintained, arranged collection `id` (a materialized view). If an input
+    /// is already compacted past `as_of`, the view starts at the input's `since` instead.
     pub fn create_view(&self, id: GlobalId, expr: &RelationExpr, as_of: Timestamp) {
-        let _ = (id, expr, as_of);
+        self.send(Command::CreateView { id, expr: expr.clone(), as_of });
     }
 
     /// Drops collection `id` (table, source, progress collection or materialized view).
     pub fn drop_collection(&self, id: GlobalId) {
-        let _ = id;
+        self.send(Command::DropCollection { id });
+    }
+
+    /// Lets collection `id` forget history before `since` (workers also compact on their own to
+    /// about one second behind the collection's upper frontier).
+    pub fn allow_compaction(&self, id: GlobalId, since: Timestamp) {
+        self.send(Command::AllowCompaction { id, since });
+    }
+
+    /// The least time at which `id` is not yet complete on every worker (`Timestamp::MAX` once it
+    /// is complete forever), or `None` if some worker has not reported the collection yet.
+    pub fn upper(&self, id: GlobalId) -> Option<Timestamp> {
+        let frontiers = self.shared.frontiers.lock().ok()?;
+        let per_worker = frontiers.get(&id)?;
+        per_worker
+            .iter()
+            .map(|f| f.map(|(upper, _)| upper.unwrap_or(Timestamp::MAX)))
+            .collect::<Option<Vec<_>>>()?
+            .into_iter()
+            .min()
+    }
+
+    /// The earliest time `id` can be read at, once every worker has reported it.
+    pub fn since(&self, id: GlobalId) -> Option<Timestamp> {
+        let frontiers = self.shared.frontiers.lock().ok()?;
+        let per_worker = frontiers.get(&id)?;
+        per_worker.iter().map(|f| f.map(|(_, since)| since)).collect::<Option<Vec<_>>>()?.into_iter().max()
     }
 
     /// Reads collection `id` as of `ts`, once its frontier has passed `ts`.
     pub async fn peek(&self, id: GlobalId, ts: Timestamp) -> PeekResult {
-        let _ = (id, ts);
-        Ok(Vec::new())
+        let peek = self.register_peek();
+        self.send(Command::Peek { peek_id: peek.id, id, ts });
+        peek.collect(self.workers()).await
     }
 
     /// Evaluates `expr` as of `ts` in a short-lived dataflow.
     pub async fn peek_expr(&self, expr: &RelationExpr, ts: Timestamp) -> PeekResult {
-        let _ = (expr, ts);
-        Ok(Vec::new())
+        let peek = self.register_peek();
+        self.send(Command::PeekExpr { peek_id: peek.id, expr: expr.clone(), ts });
+        peek.collect(self.workers()).await
+    }
+
+    fn register_peek(&self) -> PendingPeek {
+        let id = self.next_peek.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        if let Ok(mut responders) = self.shared.responders.lock() {
+            responders.insert(id, tx);
+        }
+        PendingPeek { id, rx, shared: Arc::clone(&self.shared) }
     }
 
     /// Stops the workers after they finish their current step.
-    pub fn shutdown(self) {}
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        let Some(timely) = self.timely.take() else { return };
+        self.send(Command::Shutdown);
+        if timely.join().is_err() {
+            tracing::error!("a timely worker panicked");
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A peek waiting for its answers; unregisters its responder when dropped (also on cancellation).
+struct PendingPeek {
+    id: u64,
+    rx: tokio::sync::mpsc::UnboundedReceiver<PeekResult>,
+    shared: Arc<Shared>,
+}
+
+impl PendingPeek {
+    async fn collect(mut self, workers: usize) -> PeekResult {
+        let mut answers = Vec::with_capacity(workers);
+        while answers.len() < workers {
+            match self.rx.recv().await {
+                Some(answer) => answers.push(answer),
+                None => return Err(EvalError::Internal("the cluster shut down during a peek".into()).into()),
+            }
+        }
+        crate::peek::merge(answers)
+    }
+}
+
+impl Drop for PendingPeek {
+    fn drop(&mut self) {
+        if let Ok(mut responders) = self.shared.responders.lock() {
+            responders.remove(&self.id);
+        }
+    }
 }

@@ -4,7 +4,15 @@
 //! It owns the worker threads, the command protocol between the coordinator and the workers, and
 //! the rendering of every plan operator. It must not decide timestamps on its own for tables
 //! (the coordinator does), parse SQL, or know about sessions or the wire.
+//!
+//! Layout: `cluster` (the handle), `command` (the protocol), `worker` (the per-worker loop),
+//! `render` (plan operators), `peek` (reading arrangements), `source` (the Kinesis operator).
 
 pub mod cluster;
+pub mod command;
+mod peek;
+pub mod render;
+pub mod source;
+mod worker;
 
 pub use cluster::{Cluster, ClusterConfig, PeekResult};

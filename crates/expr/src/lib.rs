@@ -31,6 +31,9 @@ pub enum TypeError {
     InvalidArgument(String),
     #[error("{0} is not supported")]
     Unsupported(String),
+    /// A literal that does not parse as the type its context gives it (`int_col = 'abc'`, 22P02).
+    #[error("{0}")]
+    InvalidLiteral(freshet_repr::EvalError),
 }
 
 impl TypeError {
@@ -40,6 +43,7 @@ impl TypeError {
             TypeError::CannotCast { .. } | TypeError::DatatypeMismatch(_) => "42804",
             TypeError::InvalidArgument(_) => "22023",
             TypeError::Unsupported(_) => "0A000",
+            TypeError::InvalidLiteral(e) => e.sqlstate(),
         }
     }
 }

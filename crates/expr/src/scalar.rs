@@ -10,11 +10,25 @@ use crate::func::{BinaryFunc, UnaryFunc, VariadicFunc};
 pub enum ScalarExpr {
     Column(usize),
     Literal(Datum, ScalarType),
-    CallUnary { func: UnaryFunc, expr: Box<ScalarExpr> },
-    CallBinary { func: BinaryFunc, expr1: Box<ScalarExpr>, expr2: Box<ScalarExpr> },
-    CallVariadic { func: VariadicFunc, exprs: Vec<ScalarExpr> },
+    CallUnary {
+        func: UnaryFunc,
+        expr: Box<ScalarExpr>,
+    },
+    CallBinary {
+        func: BinaryFunc,
+        expr1: Box<ScalarExpr>,
+        expr2: Box<ScalarExpr>,
+    },
+    CallVariadic {
+        func: VariadicFunc,
+        exprs: Vec<ScalarExpr>,
+    },
     /// `CASE WHEN cond THEN then ELSE els END`; only the chosen branch is evaluated.
-    If { cond: Box<ScalarExpr>, then: Box<ScalarExpr>, els: Box<ScalarExpr> },
+    If {
+        cond: Box<ScalarExpr>,
+        then: Box<ScalarExpr>,
+        els: Box<ScalarExpr>,
+    },
 }
 
 /// An expression with the type it produces; what the planner passes around while typing SQL.

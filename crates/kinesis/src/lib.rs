@@ -4,7 +4,19 @@
 //! This is the only crate that depends on the AWS SDK. It knows nothing of rows, formats, SQL or
 //! dataflows: it hands raw records (bytes, sequence numbers) to whoever reads its events.
 
+mod backoff;
+mod client;
+mod config;
+mod error;
+mod reader;
+mod shard;
+
 use std::sync::Arc;
+use std::time::Duration;
+
+use client::StreamApi;
+use error::ErrorKind;
+use shard::ReaderContext;
 
 /// Where a stream is and how to authenticate.
 #[derive(Clone)]
@@ -71,23 +83,61 @@ pub enum KinesisError {
 /// A connected client for one stream.
 #[derive(Clone)]
 pub struct KinesisClient {
-    _config: Arc<StreamConfig>,
+    config: Arc<StreamConfig>,
+    api: StreamApi,
 }
 
 /// Stops its reader tasks when dropped.
 pub struct ReaderHandle {
-    _private: (),
+    supervisor: tokio::task::JoinHandle<()>,
 }
+
+impl ReaderHandle {
+    /// True once the reader stopped on its own (after a fatal error).
+    pub fn is_finished(&self) -> bool {
+        self.supervisor.is_finished()
+    }
+}
+
+impl Drop for ReaderHandle {
+    fn drop(&mut self) {
+        // Aborting the supervisor drops its JoinSet, which aborts every shard task.
+        self.supervisor.abort();
+    }
+}
+
+/// A generous bound on `check_stream`: credential chains (instance metadata, SSO) can be slow,
+/// but CREATE SOURCE must not hang.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(20);
 
 impl KinesisClient {
     /// Builds a client from `config` and the standard AWS configuration chain.
     pub async fn connect(config: StreamConfig) -> Result<KinesisClient, KinesisError> {
-        Ok(KinesisClient { _config: Arc::new(config) })
+        if config.stream_name.is_empty() {
+            return Err(KinesisError::Config("the stream name must not be empty".into()));
+        }
+        let client = config::build_client(&config).await?;
+        let api = StreamApi { client, stream_name: config.stream_name.clone() };
+        Ok(KinesisClient { config: Arc::new(config), api })
+    }
+
+    /// The configuration this client was built from.
+    pub fn config(&self) -> &StreamConfig {
+        &self.config
     }
 
     /// Succeeds when the stream exists and can be read.
     pub async fn check_stream(&self) -> Result<(), KinesisError> {
-        Err(KinesisError::Request("not implemented".into()))
+        let name = &self.config.stream_name;
+        match tokio::time::timeout(CHECK_TIMEOUT, self.api.describe()).await {
+            Err(_) => Err(KinesisError::Request(format!(
+                "no answer about stream \"{name}\" within {} s",
+                CHECK_TIMEOUT.as_secs()
+            ))),
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(err)) if err.kind == ErrorKind::NotFound => Err(KinesisError::StreamNotFound(name.clone())),
+            Ok(Err(err)) => Err(KinesisError::Request(err.message)),
+        }
     }
 
     /// Starts reading, on `runtime`, every current and future shard for which `owns_shard` is true,
@@ -99,7 +149,8 @@ impl KinesisClient {
         start: Box<dyn Fn(&str) -> StartPosition + Send + Sync>,
         sink: Box<dyn Fn(ReaderEvent) + Send + Sync>,
     ) -> ReaderHandle {
-        let _ = (runtime, owns_shard, start, sink);
-        ReaderHandle { _private: () }
+        let ctx = Arc::new(ReaderContext::new(self.api.clone(), sink));
+        let supervisor = runtime.spawn(reader::supervise(ctx, owns_shard, start));
+        ReaderHandle { supervisor }
     }
 }

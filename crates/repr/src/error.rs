@@ -9,7 +9,8 @@ use thiserror::Error;
 pub enum EvalError {
     #[error("division by zero")]
     DivisionByZero,
-    #[error("{0} out of range")]
+    /// The full message, e.g. "integer out of range".
+    #[error("{0}")]
     NumericOutOfRange(String),
     #[error("invalid input syntax for type {ty}: \"{text}\"")]
     InvalidTextRepresentation { ty: String, text: String },
@@ -23,6 +24,21 @@ pub enum EvalError {
     DatetimeOutOfRange(String),
     #[error("{0}")]
     InvalidRegex(String),
+    /// Bytes that are not valid in the named encoding (`convert_from`).
+    #[error("{0}")]
+    CharacterNotInRepertoire(String),
+    /// `substr` with a negative length.
+    #[error("{0}")]
+    SubstringError(String),
+    /// A LIKE pattern ending in its escape character.
+    #[error("{0}")]
+    InvalidEscapeSequence(String),
+    /// `ln`/`log` of zero or a negative number.
+    #[error("{0}")]
+    InvalidArgumentForLog(String),
+    /// `sqrt` of a negative number, `power` with an undefined result.
+    #[error("{0}")]
+    InvalidArgumentForPower(String),
     #[error("{0}")]
     Internal(String),
 }
@@ -39,6 +55,11 @@ impl EvalError {
             EvalError::StringDataRightTruncation(_) => "22001",
             EvalError::DatetimeOutOfRange(_) => "22008",
             EvalError::InvalidRegex(_) => "2201B",
+            EvalError::CharacterNotInRepertoire(_) => "22021",
+            EvalError::SubstringError(_) => "22011",
+            EvalError::InvalidEscapeSequence(_) => "22025",
+            EvalError::InvalidArgumentForLog(_) => "2201E",
+            EvalError::InvalidArgumentForPower(_) => "2201F",
             EvalError::Internal(_) => "XX000",
         }
     }

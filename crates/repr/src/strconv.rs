@@ -170,7 +170,7 @@ fn format_timestamp(micros: i64) -> String {
 pub fn format_interval(i: &Interval) -> String {
     let mut parts: Vec<String> = Vec::new();
     let (years, months) = (i.months / 12, i.months % 12);
-    let plural = |n: i64, unit: &str, units: &str| format!("{n} {}", if n.abs() == 1 { unit } else { units });
+    let plural = |n: i64, unit: &str, units: &str| format!("{n} {}", if n == 1 { unit } else { units });
     if years != 0 {
         parts.push(plural(years as i64, "year", "years"));
     }
@@ -218,17 +218,13 @@ pub fn parse_datum(text: &str, ty: ScalarType) -> Result<Datum, EvalError> {
             Datum::Float32(F32(v as f32))
         }
         ScalarType::Float64 => Datum::Float64(F64(parse_float(trimmed).ok_or_else(|| invalid(ty, text))?)),
-        ScalarType::Numeric => {
-            Datum::Numeric(Numeric(BigDecimal::from_str(trimmed).map_err(|_| invalid(ty, text))?))
-        }
+        ScalarType::Numeric => Datum::Numeric(Numeric(BigDecimal::from_str(trimmed).map_err(|_| invalid(ty, text))?)),
         ScalarType::Text => Datum::Text(text.to_string()),
         ScalarType::Bytes => Datum::Bytes(parse_bytea(text).ok_or_else(|| invalid(ty, text))?),
         ScalarType::Jsonb => Datum::Jsonb(Jsonb::parse(text).map_err(|_| invalid(ScalarType::Jsonb, text))?),
         ScalarType::Date => Datum::Date(parse_date(trimmed).ok_or_else(|| invalid(ty, text))?),
         ScalarType::Timestamp => Datum::Timestamp(parse_timestamp(trimmed).ok_or_else(|| invalid(ty, text))?),
-        ScalarType::TimestampTz => {
-            Datum::TimestampTz(parse_timestamptz(trimmed).ok_or_else(|| invalid(ty, text))?)
-        }
+        ScalarType::TimestampTz => Datum::TimestampTz(parse_timestamptz(trimmed).ok_or_else(|| invalid(ty, text))?),
         ScalarType::Interval => Datum::Interval(parse_interval(trimmed).ok_or_else(|| invalid(ty, text))?),
     })
 }
@@ -268,13 +264,10 @@ fn parse_float(s: &str) -> Option<f64> {
 fn parse_bytea(s: &str) -> Option<Vec<u8>> {
     if let Some(hex) = s.strip_prefix("\\x") {
         let hex: Vec<u8> = hex.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-        if hex.len() % 2 != 0 {
+        if !hex.len().is_multiple_of(2) {
             return None;
         }
-        return hex
-            .chunks(2)
-            .map(|pair| u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok())
-            .collect();
+        return hex.chunks(2).map(|pair| u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok()).collect();
     }
     // Escape format: backslash escapes octal triples and doubled backslashes.
     let bytes = s.as_bytes();
@@ -300,7 +293,8 @@ pub fn parse_date(s: &str) -> Option<i32> {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().map(days_from_date)
 }
 
-const TIMESTAMP_FORMATS: &[&str] = &["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M"];
+const TIMESTAMP_FORMATS: &[&str] =
+    &["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M"];
 
 pub fn parse_timestamp(s: &str) -> Option<i64> {
     for format in TIMESTAMP_FORMATS {

@@ -22,6 +22,9 @@ pub enum SqlError {
     Eval(#[from] freshet_repr::EvalError),
     #[error("column \"{0}\" must appear in the GROUP BY clause or be used in an aggregate function")]
     Grouping(String),
+    /// Aggregates where they are not allowed (WHERE, GROUP BY, nested): 42803 like `Grouping`.
+    #[error("{0}")]
+    InvalidGrouping(String),
     #[error("{0}")]
     InvalidObjectDefinition(String),
     #[error("{0}")]
@@ -30,6 +33,23 @@ pub enum SqlError {
     WrongObjectType(String),
     #[error("{0}")]
     DependentObjects(String),
+    #[error("type \"{0}\" does not exist")]
+    UnknownType(String),
+    #[error("column \"{0}\" specified more than once")]
+    DuplicateColumn(String),
+    /// A named object of a specific kind (`source "x" does not exist`).
+    #[error("{kind} \"{name}\" does not exist")]
+    UnknownObject { kind: String, name: String },
+    #[error("column \"{column}\" of relation \"{relation}\" does not exist")]
+    UnknownTableColumn { column: String, relation: String },
+    #[error("schema \"{0}\" does not exist")]
+    UnknownSchema(String),
+    #[error("null value in column \"{column}\" of relation \"{relation}\" violates not-null constraint")]
+    NotNullViolation { column: String, relation: String },
+    /// An unsupported feature whose message is complete as written (unlike `Unsupported`, which
+    /// appends "is not supported").
+    #[error("{0}")]
+    FeatureNotSupported(String),
 }
 
 impl SqlError {
@@ -43,11 +63,18 @@ impl SqlError {
             SqlError::Unsupported(_) => "0A000",
             SqlError::Type(e) => e.sqlstate(),
             SqlError::Eval(e) => e.sqlstate(),
-            SqlError::Grouping(_) => "42803",
+            SqlError::Grouping(_) | SqlError::InvalidGrouping(_) => "42803",
             SqlError::InvalidObjectDefinition(_) => "42P17",
             SqlError::InvalidParameter(_) => "22023",
             SqlError::WrongObjectType(_) => "42809",
             SqlError::DependentObjects(_) => "2BP01",
+            SqlError::UnknownType(_) => "42704",
+            SqlError::DuplicateColumn(_) => "42701",
+            SqlError::UnknownObject { .. } => "42P01",
+            SqlError::UnknownTableColumn { .. } => "42703",
+            SqlError::UnknownSchema(_) => "3F000",
+            SqlError::NotNullViolation { .. } => "23502",
+            SqlError::FeatureNotSupported(_) => "0A000",
         }
     }
 }

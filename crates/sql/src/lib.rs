@@ -7,10 +7,13 @@
 
 pub mod catalog;
 pub mod error;
+pub mod names;
+pub mod parse;
 pub mod plan;
 
 pub use catalog::{CatalogItem, ItemKind, SessionCatalog};
 pub use error::SqlError;
+pub use parse::{parse, redact_create_source_sql};
 pub use plan::{Plan, RowSetFinishing, StatementDesc};
 
 /// One parsed statement: standard SQL from `sqlparser`, or one of Freshet's extensions.
@@ -20,13 +23,43 @@ pub enum Statement {
     CreateSource(plan::CreateSourceStatement),
     /// `SHOW SOURCES | TABLES | VIEWS | MATERIALIZED VIEWS`
     ShowObjects(catalog::ObjectKind),
+    /// `SHOW CREATE TABLE | VIEW | MATERIALIZED VIEW | SOURCE name`
+    ShowCreate {
+        kind: catalog::ObjectKind,
+        name: String,
+    },
+    /// `DROP SOURCE [IF EXISTS] name, ... [CASCADE | RESTRICT]` (other kinds arrive as `Sql`).
+    Drop {
+        kind: catalog::ObjectKind,
+        names: Vec<String>,
+        if_exists: bool,
+        cascade: bool,
+    },
 }
 
-/// Splits and parses a query string into statements.
-pub fn parse(sql: &str) -> Result<Vec<Statement>, SqlError> {
-    let dialect = sqlparser::dialect::PostgreSqlDialect {};
-    let statements = sqlparser::parser::Parser::parse_sql(&dialect, sql).map_err(|e| SqlError::Parse(e.to_string()))?;
-    Ok(statements.into_iter().map(|s| Statement::Sql(Box::new(s))).collect())
+impl Statement {
+    /// The statement as SQL, safe to log: secrets in `CREATE SOURCE` options are redacted.
+    pub fn to_redacted_sql(&self) -> String {
+        match self {
+            Statement::Sql(stmt) => stmt.to_string(),
+            Statement::CreateSource(stmt) => redact_create_source_sql(&stmt.sql),
+            Statement::ShowObjects(kind) => format!("SHOW {}S", kind.name().to_uppercase()),
+            Statement::ShowCreate { kind, name } => {
+                format!("SHOW CREATE {} {}", kind.name().to_uppercase(), sqlparser::ast::Ident::with_quote('"', name))
+            }
+            Statement::Drop { kind, names, if_exists, cascade } => {
+                let names: Vec<String> =
+                    names.iter().map(|n| sqlparser::ast::Ident::with_quote('"', n).to_string()).collect();
+                format!(
+                    "DROP {}{} {}{}",
+                    kind.name().to_uppercase(),
+                    if *if_exists { " IF EXISTS" } else { "" },
+                    names.join(", "),
+                    if *cascade { " CASCADE" } else { "" }
+                )
+            }
+        }
+    }
 }
 
 /// The parameters `$1..$n` of a statement: types the client gave (or `None` to infer) and, when
@@ -39,8 +72,7 @@ pub struct Params {
 
 /// Plans one statement with its parameter values bound.
 pub fn plan(catalog: &dyn SessionCatalog, statement: &Statement, params: &Params) -> Result<Plan, SqlError> {
-    let _ = (catalog, statement, params);
-    Err(SqlError::Unsupported("planning".into()))
+    plan::statement::plan(catalog, statement, params)
 }
 
 /// Describes a statement for the extended protocol: its parameter types (client-given ones kept,
@@ -50,6 +82,5 @@ pub fn describe(
     statement: &Statement,
     param_hints: &[Option<freshet_repr::ScalarType>],
 ) -> Result<StatementDesc, SqlError> {
-    let _ = (catalog, statement, param_hints);
-    Err(SqlError::Unsupported("describe".into()))
+    plan::statement::describe(catalog, statement, param_hints)
 }

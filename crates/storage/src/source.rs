@@ -27,7 +27,11 @@ pub enum KinesisCredentials {
     DefaultChain,
     /// A named profile of the shared AWS config files.
     Profile(String),
-    Static { access_key_id: String, secret_access_key: String, token: Option<String> },
+    Static {
+        access_key_id: String,
+        secret_access_key: String,
+        token: Option<String>,
+    },
 }
 
 impl std::fmt::Debug for KinesisCredentials {

@@ -3,11 +3,32 @@
 //!
 //! Typing follows PostgreSQL: an untyped literal (`'5'`, `NULL`) takes the type its context needs;
 //! integer arithmetic checks overflow (22003); division by zero is 22012.
+//!
+//! This module owns the function enums and their dispatch; the families live in submodules
+//! (`arith`, `string`, `math`, `jsonb`, `datetime`, `bytes`), typing in `typing`, `cast` and
+//! `plan`. Nothing here knows SQL syntax: the planner hands over names and [`Operand`]s.
+
+pub(crate) mod arith;
+mod bytes;
+mod cast;
+mod datetime;
+mod format;
+pub(crate) mod jsonb;
+mod math;
+mod plan;
+mod string;
+pub(crate) mod typing;
 
 use freshet_repr::{ColumnType, Datum, EvalError, ScalarType};
 use serde::{Deserialize, Serialize};
 
-use crate::{ScalarExpr, TypeError, TypedExpr};
+use crate::{ScalarExpr, TypedExpr};
+
+pub use cast::{cast_allowed, cast_datum, plan_cast};
+pub use datetime::extract_numeric;
+pub use jsonb::datum_to_json;
+pub use plan::plan_function;
+pub use typing::{coerce_to_common, common_type, infer_type, plan_binary_op, plan_unary_op};
 
 /// An operand before typing: a typed expression, or a literal whose type comes from its context.
 #[derive(Clone, Debug, PartialEq)]
@@ -18,7 +39,7 @@ pub enum Operand {
 }
 
 /// How strict a cast is: PostgreSQL allows more conversions explicitly than implicitly.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum CastContext {
     Implicit,
     Assignment,
@@ -56,12 +77,22 @@ pub enum BinaryOp {
     JsonGetPathText,
     /// `jsonb @> jsonb`
     JsonContains,
+    /// `jsonb <@ jsonb`
+    JsonContainedBy,
     /// `jsonb ? text`
     JsonHasKey,
     /// `IS DISTINCT FROM`
     IsDistinctFrom,
     /// `IS NOT DISTINCT FROM`
     IsNotDistinctFrom,
+    /// `text ~ text` (POSIX regular expression match)
+    RegexMatch,
+    /// `text ~* text`
+    RegexIMatch,
+    /// `text !~ text`
+    NotRegexMatch,
+    /// `text !~* text`
+    NotRegexIMatch,
 }
 
 /// SQL unary operators and predicates the planner can ask for.
@@ -82,8 +113,39 @@ pub enum UnaryOp {
 pub enum UnaryFunc {
     Not,
     IsNull,
+    IsNotNull,
+    IsTrue,
+    IsNotTrue,
+    IsFalse,
+    IsNotFalse,
     /// A cast between scalar types.
-    Cast { from: ScalarType, to: ScalarType },
+    Cast {
+        from: ScalarType,
+        to: ScalarType,
+    },
+    Neg,
+    Lower,
+    Upper,
+    CharLength,
+    OctetLength,
+    Reverse,
+    Initcap,
+    Md5,
+    Abs,
+    Ceil,
+    Floor,
+    Round,
+    Trunc,
+    Sqrt,
+    Exp,
+    Ln,
+    Log10,
+    Sign,
+    JsonbTypeof,
+    JsonbArrayLength,
+    ToJsonb,
+    /// `to_timestamp(float8)`: seconds since the epoch to timestamptz.
+    ToTimestamp,
 }
 
 /// Evaluated functions of two arguments.
@@ -95,31 +157,130 @@ pub enum BinaryFunc {
     And,
     /// SQL `OR` with three-valued logic.
     Or,
+    NotEq,
+    Lt,
+    Lte,
+    Gt,
+    Gte,
+    IsDistinctFrom,
+    IsNotDistinctFrom,
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Mod,
+    /// `text || text`
+    TextConcat,
+    /// `bytea || bytea`
+    BytesConcat,
+    /// `jsonb || jsonb`
+    JsonbConcat,
+    Like,
+    ILike,
+    RegexMatch {
+        case_insensitive: bool,
+    },
+    JsonGet,
+    JsonGetText,
+    JsonGetPath,
+    JsonGetPathText,
+    JsonContains,
+    JsonHasKey,
+    /// `strpos(haystack, needle)`
+    Position,
+    Left,
+    Right,
+    Repeat,
+    StartsWith,
+    BTrim,
+    LTrim,
+    RTrim,
+    RoundScale,
+    TruncScale,
+    Power,
+    /// `log(base, x)`
+    Log,
+    ConvertFrom,
+    ConvertTo,
+    Encode,
+    Decode,
+    /// `date_trunc(unit, timestamp|timestamptz)`
+    DateTrunc,
+    /// `extract(field FROM x)`: numeric.
+    Extract,
+    /// `date_part(field, x)`: double precision.
+    DatePart,
+    /// `timezone(zone, ts)` (`ts AT TIME ZONE zone`): timestamp <-> timestamptz; only UTC-equivalent
+    /// zones, since the session time zone is always UTC.
+    Timezone,
+    /// `to_char(timestamp|timestamptz, template)`
+    ToChar,
+    /// `age(timestamp, timestamp)`
+    Age,
+    NullIf,
 }
 
 /// Evaluated functions of any number of arguments.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum VariadicFunc {
     Coalesce,
+    Greatest,
+    Least,
+    /// `concat(...)`: arguments already cast to text; NULLs are skipped.
+    Concat,
+    /// `concat_ws(sep, ...)`
+    ConcatWs,
+    Substr,
+    SplitPart,
+    Replace,
+    Lpad,
+    Rpad,
+    RegexpReplace,
+    JsonbBuildObject,
+    JsonbBuildArray,
+    MakeDate,
 }
 
 impl UnaryFunc {
     pub fn eval(&self, datum: Datum) -> Result<Datum, EvalError> {
+        use UnaryFunc::*;
         match self {
-            UnaryFunc::Not => Ok(match datum {
-                Datum::Bool(b) => Datum::Bool(!b),
-                _ => Datum::Null,
-            }),
-            UnaryFunc::IsNull => Ok(Datum::Bool(datum.is_null())),
-            UnaryFunc::Cast { to, .. } => cast_datum(datum, *to),
+            IsNull => return Ok(Datum::Bool(datum.is_null())),
+            IsNotNull => return Ok(Datum::Bool(!datum.is_null())),
+            IsTrue => return Ok(Datum::Bool(datum == Datum::Bool(true))),
+            IsNotTrue => return Ok(Datum::Bool(datum != Datum::Bool(true))),
+            IsFalse => return Ok(Datum::Bool(datum == Datum::Bool(false))),
+            IsNotFalse => return Ok(Datum::Bool(datum != Datum::Bool(false))),
+            _ if datum.is_null() => return Ok(Datum::Null),
+            _ => {}
+        }
+        match self {
+            Not => match datum {
+                Datum::Bool(b) => Ok(Datum::Bool(!b)),
+                other => Err(type_mismatch("NOT", &other)),
+            },
+            Cast { to, .. } => cast_datum(datum, *to),
+            Neg => arith::neg(datum),
+            Lower | Upper | CharLength | OctetLength | Reverse | Initcap | Md5 => string::eval_unary(self, datum),
+            Abs | Ceil | Floor | Round | Trunc | Sqrt | Exp | Ln | Log10 | Sign => math::eval_unary(self, datum),
+            JsonbTypeof | JsonbArrayLength | ToJsonb => jsonb::eval_unary(self, datum),
+            ToTimestamp => datetime::to_timestamp(datum),
+            IsNull | IsNotNull | IsTrue | IsNotTrue | IsFalse | IsNotFalse => Ok(Datum::Null),
         }
     }
 
     pub fn output_type(&self, input: ColumnType) -> ColumnType {
+        use UnaryFunc::*;
+        let same = |t: ScalarType| ColumnType::new(t, input.nullable);
         match self {
-            UnaryFunc::Not => ColumnType::new(ScalarType::Bool, input.nullable),
-            UnaryFunc::IsNull => ColumnType::new(ScalarType::Bool, false),
-            UnaryFunc::Cast { to, .. } => ColumnType::new(*to, input.nullable),
+            IsNull | IsNotNull | IsTrue | IsNotTrue | IsFalse | IsNotFalse => ColumnType::new(ScalarType::Bool, false),
+            Not => same(ScalarType::Bool),
+            Cast { to, .. } => same(*to),
+            Neg | Abs | Ceil | Floor | Round | Trunc | Sqrt | Exp | Ln | Log10 | Sign => same(input.scalar_type),
+            Lower | Upper | Reverse | Initcap | Md5 | JsonbTypeof => same(ScalarType::Text),
+            CharLength | OctetLength | JsonbArrayLength => same(ScalarType::Int32),
+            ToJsonb => same(ScalarType::Jsonb),
+            ToTimestamp => same(ScalarType::TimestampTz),
         }
     }
 }
@@ -152,123 +313,166 @@ impl BinaryFunc {
                     _ => Datum::Null,
                 })
             }
-            BinaryFunc::Eq => {
-                let (left, right) = (a.eval(row)?, b.eval(row)?);
-                if left.is_null() || right.is_null() {
-                    return Ok(Datum::Null);
-                }
-                Ok(Datum::Bool(left == right))
+            _ => self.eval_datums(a.eval(row)?, b.eval(row)?),
+        }
+    }
+
+    /// Applies the function to two evaluated arguments (`And`/`Or` without short-circuiting).
+    pub fn eval_datums(&self, left: Datum, right: Datum) -> Result<Datum, EvalError> {
+        use BinaryFunc::*;
+        match self {
+            IsDistinctFrom => return Ok(Datum::Bool(left != right)),
+            IsNotDistinctFrom => return Ok(Datum::Bool(left == right)),
+            NullIf => return Ok(if !left.is_null() && left == right { Datum::Null } else { left }),
+            And => return Ok(three_valued(left, right, false)),
+            Or => return Ok(three_valued(left, right, true)),
+            _ if left.is_null() || right.is_null() => return Ok(Datum::Null),
+            _ => {}
+        }
+        match self {
+            Eq => Ok(Datum::Bool(left == right)),
+            NotEq => Ok(Datum::Bool(left != right)),
+            Lt => Ok(Datum::Bool(left < right)),
+            Lte => Ok(Datum::Bool(left <= right)),
+            Gt => Ok(Datum::Bool(left > right)),
+            Gte => Ok(Datum::Bool(left >= right)),
+            Add => arith::add(left, right),
+            Sub => arith::sub(left, right),
+            Mul => arith::mul(left, right),
+            Div => arith::div(left, right),
+            Mod => arith::modulo(left, right),
+            TextConcat
+            | Like
+            | ILike
+            | RegexMatch { .. }
+            | Position
+            | Left
+            | Right
+            | Repeat
+            | StartsWith
+            | BTrim
+            | LTrim
+            | RTrim => string::eval_binary(self, left, right),
+            BytesConcat | ConvertFrom | ConvertTo | Encode | Decode => bytes::eval_binary(self, left, right),
+            JsonbConcat | JsonGet | JsonGetText | JsonGetPath | JsonGetPathText | JsonContains | JsonHasKey => {
+                jsonb::eval_binary(self, left, right)
             }
+            RoundScale | TruncScale | Power | Log => math::eval_binary(self, left, right),
+            DateTrunc | Extract | DatePart | Timezone => datetime::eval_binary(self, left, right),
+            ToChar => format::eval_to_char(left, right),
+            Age => format::eval_age(left, right),
+            IsDistinctFrom | IsNotDistinctFrom | NullIf | And | Or => Ok(Datum::Null),
         }
     }
 
     pub fn output_type(&self, left: ColumnType, right: ColumnType) -> ColumnType {
-        ColumnType::new(ScalarType::Bool, left.nullable || right.nullable)
+        use BinaryFunc::*;
+        let nullable = left.nullable || right.nullable;
+        let t = |s: ScalarType| ColumnType::new(s, nullable);
+        match self {
+            Eq
+            | And
+            | Or
+            | NotEq
+            | Lt
+            | Lte
+            | Gt
+            | Gte
+            | Like
+            | ILike
+            | RegexMatch { .. }
+            | StartsWith
+            | JsonContains
+            | JsonHasKey => t(ScalarType::Bool),
+            IsDistinctFrom | IsNotDistinctFrom => ColumnType::new(ScalarType::Bool, false),
+            Add | Sub | Mul | Div | Mod => t(arith::output_type(self, left.scalar_type, right.scalar_type)),
+            TextConcat | Left | Right | Repeat | BTrim | LTrim | RTrim | ConvertFrom | Encode | ToChar => {
+                t(ScalarType::Text)
+            }
+            Age => t(ScalarType::Interval),
+            BytesConcat | ConvertTo | Decode => t(ScalarType::Bytes),
+            JsonbConcat => t(ScalarType::Jsonb),
+            JsonGet | JsonGetPath => ColumnType::new(ScalarType::Jsonb, true),
+            JsonGetText | JsonGetPathText => ColumnType::new(ScalarType::Text, true),
+            Position => t(ScalarType::Int32),
+            RoundScale | TruncScale => t(left.scalar_type),
+            Power | Log => t(left.scalar_type),
+            DateTrunc => t(right.scalar_type),
+            Extract => t(ScalarType::Numeric),
+            DatePart => t(ScalarType::Float64),
+            Timezone if right.scalar_type == ScalarType::TimestampTz => t(ScalarType::Timestamp),
+            Timezone => t(ScalarType::TimestampTz),
+            NullIf => ColumnType::new(left.scalar_type, true),
+        }
+    }
+}
+
+/// `AND` (`or == false`) and `OR` (`or == true`) over evaluated operands.
+fn three_valued(left: Datum, right: Datum, or: bool) -> Datum {
+    let dominant = Datum::Bool(or);
+    if left == dominant || right == dominant {
+        dominant
+    } else if left.is_null() || right.is_null() {
+        Datum::Null
+    } else {
+        Datum::Bool(!or)
     }
 }
 
 impl VariadicFunc {
     pub fn eval(&self, exprs: &[ScalarExpr], row: &[Datum]) -> Result<Datum, EvalError> {
-        match self {
-            VariadicFunc::Coalesce => {
-                for expr in exprs {
-                    let d = expr.eval(row)?;
-                    if !d.is_null() {
-                        return Ok(d);
-                    }
+        if *self == VariadicFunc::Coalesce {
+            // Lazy: later arguments are not evaluated (and cannot fail) once one is non-null.
+            for expr in exprs {
+                let d = expr.eval(row)?;
+                if !d.is_null() {
+                    return Ok(d);
                 }
-                Ok(Datum::Null)
             }
+            return Ok(Datum::Null);
+        }
+        let datums = exprs.iter().map(|e| e.eval(row)).collect::<Result<Vec<_>, _>>()?;
+        self.eval_datums(datums)
+    }
+
+    /// Applies the function to evaluated arguments.
+    pub fn eval_datums(&self, datums: Vec<Datum>) -> Result<Datum, EvalError> {
+        use VariadicFunc::*;
+        match self {
+            Coalesce => Ok(datums.into_iter().find(|d| !d.is_null()).unwrap_or(Datum::Null)),
+            Greatest => Ok(datums.into_iter().filter(|d| !d.is_null()).max().unwrap_or(Datum::Null)),
+            Least => Ok(datums.into_iter().filter(|d| !d.is_null()).min().unwrap_or(Datum::Null)),
+            Concat | ConcatWs => string::eval_concat(self, &datums),
+            JsonbBuildObject | JsonbBuildArray => jsonb::eval_build(self, &datums),
+            _ if datums.iter().any(Datum::is_null) => Ok(Datum::Null),
+            Substr | SplitPart | Replace | Lpad | Rpad | RegexpReplace => string::eval_variadic(self, &datums),
+            MakeDate => datetime::make_date(&datums),
         }
     }
 
     pub fn output_type(&self, inputs: &[ColumnType]) -> ColumnType {
+        use VariadicFunc::*;
+        let any_nullable = inputs.iter().any(|c| c.nullable);
         match self {
-            VariadicFunc::Coalesce => {
+            Coalesce | Greatest | Least => {
                 let scalar = inputs.first().map(|c| c.scalar_type).unwrap_or(ScalarType::Text);
                 ColumnType::new(scalar, inputs.iter().all(|c| c.nullable))
             }
+            Concat => ColumnType::new(ScalarType::Text, false),
+            ConcatWs => ColumnType::new(ScalarType::Text, inputs.first().is_none_or(|c| c.nullable)),
+            Substr | SplitPart | Replace | Lpad | Rpad | RegexpReplace => {
+                ColumnType::new(ScalarType::Text, any_nullable)
+            }
+            JsonbBuildObject | JsonbBuildArray => ColumnType::new(ScalarType::Jsonb, false),
+            MakeDate => ColumnType::new(ScalarType::Date, any_nullable),
         }
     }
 }
 
-/// Converts `datum` to type `to` (text in and out uses PostgreSQL's text forms).
-pub fn cast_datum(datum: Datum, to: ScalarType) -> Result<Datum, EvalError> {
-    if datum.is_null() || datum.scalar_type() == Some(to) {
-        return Ok(datum);
-    }
-    match (&datum, to) {
-        (Datum::Text(s), _) => freshet_repr::strconv::parse_datum(s, to),
-        (_, ScalarType::Text) => Ok(Datum::Text(freshet_repr::strconv::format_datum(&datum).unwrap_or_default())),
-        (Datum::Int32(v), ScalarType::Int64) => Ok(Datum::Int64(*v as i64)),
-        _ => Err(EvalError::Internal(format!("no cast from {:?} to {to}", datum.scalar_type()))),
-    }
+/// An argument of a type the function was not planned for: a planner bug, not a user error.
+pub(crate) fn type_mismatch(func: &str, datum: &Datum) -> EvalError {
+    EvalError::Internal(format!("{func} applied to unexpected value {datum:?}"))
 }
 
-/// The type `expr` produces over input columns `input`.
-pub fn infer_type(expr: &ScalarExpr, input: &[ColumnType]) -> ColumnType {
-    match expr {
-        ScalarExpr::Column(i) => input.get(*i).copied().unwrap_or(ColumnType::new(ScalarType::Text, true)),
-        ScalarExpr::Literal(d, t) => ColumnType::new(*t, d.is_null()),
-        ScalarExpr::CallUnary { func, expr } => func.output_type(infer_type(expr, input)),
-        ScalarExpr::CallBinary { func, expr1, expr2 } => {
-            func.output_type(infer_type(expr1, input), infer_type(expr2, input))
-        }
-        ScalarExpr::CallVariadic { func, exprs } => {
-            let types: Vec<ColumnType> = exprs.iter().map(|e| infer_type(e, input)).collect();
-            func.output_type(&types)
-        }
-        ScalarExpr::If { then, els, .. } => {
-            let (t, e) = (infer_type(then, input), infer_type(els, input));
-            ColumnType::new(t.scalar_type, t.nullable || e.nullable)
-        }
-    }
-}
-
-/// Types `left op right`.
-pub fn plan_binary_op(op: BinaryOp, left: Operand, right: Operand) -> Result<TypedExpr, TypeError> {
-    let _ = (left, right);
-    Err(TypeError::UndefinedOperator(format!("{op:?}")))
-}
-
-/// Types `op expr`.
-pub fn plan_unary_op(op: UnaryOp, expr: Operand) -> Result<TypedExpr, TypeError> {
-    let _ = expr;
-    Err(TypeError::UndefinedOperator(format!("{op:?}")))
-}
-
-/// Types a cast of `expr` to `to`.
-pub fn plan_cast(expr: Operand, to: ScalarType, context: CastContext) -> Result<TypedExpr, TypeError> {
-    let _ = context;
-    match expr {
-        Operand::Unknown(None) => Ok(TypedExpr::literal(Datum::Null, to)),
-        Operand::Unknown(Some(text)) => {
-            let datum = freshet_repr::strconv::parse_datum(&text, to)
-                .map_err(|e| TypeError::InvalidArgument(e.to_string()))?;
-            Ok(TypedExpr::literal(datum, to))
-        }
-        Operand::Typed(t) if t.typ.scalar_type == to => Ok(t),
-        Operand::Typed(t) => {
-            let func = UnaryFunc::Cast { from: t.typ.scalar_type, to };
-            Ok(TypedExpr::new(t.expr.call_unary(func), ColumnType::new(to, t.typ.nullable)))
-        }
-    }
-}
-
-/// Types a call of the scalar function `name` (lower case).
-pub fn plan_function(name: &str, args: Vec<Operand>) -> Result<TypedExpr, TypeError> {
-    Err(TypeError::UndefinedFunction { name: name.to_string(), args: format!("{} arguments", args.len()) })
-}
-
-/// The type that values of all `types` convert to implicitly (CASE, COALESCE, UNION, IN, VALUES).
-pub fn common_type(types: &[ScalarType]) -> Result<ScalarType, TypeError> {
-    let mut iter = types.iter().copied();
-    let first = iter.next().unwrap_or(ScalarType::Text);
-    iter.try_fold(first, |acc, t| {
-        if acc == t {
-            Ok(acc)
-        } else {
-            Err(TypeError::DatatypeMismatch(format!("types {acc} and {t} cannot be matched")))
-        }
-    })
-}
+#[cfg(test)]
+mod tests;

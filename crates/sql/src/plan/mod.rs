@@ -1,7 +1,18 @@
 //! Plans: what a statement means, ready for the coordinator to execute. No SQL text survives here
 //! except what is kept for `SHOW CREATE`.
 
+mod ddl;
+mod dml;
 pub mod query;
+mod show;
+pub mod source;
+#[cfg(test)]
+mod source_tests;
+pub mod statement;
+#[cfg(test)]
+mod tests;
+
+pub use show::result_desc;
 
 use freshet_expr::{RelationExpr, ScalarExpr};
 use freshet_repr::{GlobalId, RelationDesc, ScalarType};
@@ -21,6 +32,8 @@ pub struct CreateSourceStatement {
     pub format: FormatSpec,
     pub envelope: Option<String>,
     pub progress_name: Option<String>,
+    /// The statement as written (secrets included; redact before showing or storing it).
+    pub sql: String,
 }
 
 /// The FORMAT clause as written.
@@ -62,7 +75,12 @@ pub enum MutationKind {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Plan {
-    CreateTable { name: String, desc: RelationDesc, if_not_exists: bool, create_sql: String },
+    CreateTable {
+        name: String,
+        desc: RelationDesc,
+        if_not_exists: bool,
+        create_sql: String,
+    },
     CreateSource {
         name: String,
         if_not_exists: bool,
@@ -81,18 +99,48 @@ pub enum Plan {
         create_sql: String,
     },
     /// INSERT: the rows of `rows` (typed to the table's columns) are added to `target`.
-    Insert { target: GlobalId, rows: RelationExpr },
+    Insert {
+        target: GlobalId,
+        rows: RelationExpr,
+    },
     /// UPDATE/DELETE: the rows of `selection` (whole rows of `target`) are removed, and for UPDATE
     /// replaced by the mapped rows.
-    Mutate { target: GlobalId, selection: RelationExpr, kind: MutationKind },
-    Select { expr: RelationExpr, desc: RelationDesc, finishing: RowSetFinishing },
-    Drop { kind: ObjectKind, names: Vec<String>, if_exists: bool, cascade: bool },
-    ShowObjects { kind: ObjectKind },
-    ShowColumns { id: GlobalId },
-    ShowCreate { kind: ObjectKind, name: String },
-    ShowVariable { name: String },
-    SetVariable { name: String, value: Option<String> },
-    Explain { expr: RelationExpr },
+    Mutate {
+        target: GlobalId,
+        selection: RelationExpr,
+        kind: MutationKind,
+    },
+    Select {
+        expr: RelationExpr,
+        desc: RelationDesc,
+        finishing: RowSetFinishing,
+    },
+    Drop {
+        kind: ObjectKind,
+        names: Vec<String>,
+        if_exists: bool,
+        cascade: bool,
+    },
+    ShowObjects {
+        kind: ObjectKind,
+    },
+    ShowColumns {
+        id: GlobalId,
+    },
+    ShowCreate {
+        kind: ObjectKind,
+        name: String,
+    },
+    ShowVariable {
+        name: String,
+    },
+    SetVariable {
+        name: String,
+        value: Option<String>,
+    },
+    Explain {
+        expr: RelationExpr,
+    },
     StartTransaction,
     Commit,
     Rollback,

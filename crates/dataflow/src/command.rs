@@ -1,0 +1,61 @@
+//! The command protocol between the cluster handle and its workers.
+//!
+//! Every command is sent to every worker in the same order, so that all workers build the same
+//! dataflows in the same order (timely requires this). Commands are plain serializable data: peek
+//! answers travel back through a separate responder table keyed by `peek_id`, so that the protocol
+//! could later cross process boundaries. This module must not hold channels or worker state.
+
+use freshet_expr::RelationExpr;
+use freshet_repr::{Diff, GlobalId, Row, Timestamp};
+use freshet_storage::SourceDesc;
+use serde::{Deserialize, Serialize};
+
+/// One instruction to every worker.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum Command {
+    CreateTable {
+        id: GlobalId,
+        as_of: Timestamp,
+    },
+    /// Worker 0 inserts the updates; the others ignore them (the data is exchanged by the arrangement).
+    UpdateTable {
+        id: GlobalId,
+        updates: Vec<(Row, Diff)>,
+        ts: Timestamp,
+    },
+    AdvanceTables {
+        ts: Timestamp,
+    },
+    CreateSource {
+        id: GlobalId,
+        progress_id: GlobalId,
+        name: String,
+        source: SourceDesc,
+    },
+    CreateView {
+        id: GlobalId,
+        expr: RelationExpr,
+        as_of: Timestamp,
+    },
+    DropCollection {
+        id: GlobalId,
+    },
+    /// Reads `id` at `ts`; each worker answers `peek_id` once.
+    Peek {
+        peek_id: u64,
+        id: GlobalId,
+        ts: Timestamp,
+    },
+    /// Renders `expr` as of `ts` into a transient dataflow and peeks it.
+    PeekExpr {
+        peek_id: u64,
+        expr: RelationExpr,
+        ts: Timestamp,
+    },
+    /// Lets the traces of `id` forget history before `since`.
+    AllowCompaction {
+        id: GlobalId,
+        since: Timestamp,
+    },
+    Shutdown,
+}

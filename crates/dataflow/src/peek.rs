@@ -1,0 +1,124 @@
+//! Reading arranged collections at a timestamp (peeks), on a worker and merged across workers.
+//!
+//! A worker answers a peek once both the ok and the error trace of the collection have an upper
+//! frontier beyond the peek time: it accumulates each row's updates at times `<= ts` from its own
+//! part of the arrangement. Any error at `ts` wins over the rows. A peek at a time the traces have
+//! already compacted past is refused, never answered with wrong data. This module must not build
+//! dataflows or decide when peeks are issued.
+
+use differential_dataflow::operators::arrange::TraceAgent;
+use differential_dataflow::trace::cursor::cursor_list;
+use differential_dataflow::trace::implementations::KeySpine;
+use differential_dataflow::trace::{Cursor, TraceReader};
+use freshet_repr::{DataflowError, Diff, EvalError, Row, Timestamp};
+use timely::progress::Antichain;
+
+use crate::cluster::PeekResult;
+use crate::render::{ErrTrace, OkTrace};
+
+/// The two arrangements every collection keeps.
+pub struct CollectionTraces {
+    pub ok: OkTrace,
+    pub err: ErrTrace,
+}
+
+impl CollectionTraces {
+    /// The least time not yet complete in both traces; `None` when both are complete forever.
+    pub fn upper(&mut self) -> Option<Timestamp> {
+        let mut ok = Antichain::new();
+        let mut err = Antichain::new();
+        self.ok.read_upper(&mut ok);
+        self.err.read_upper(&mut err);
+        match (ok.first().copied(), err.first().copied()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The earliest time the traces can still be read at.
+    pub fn since(&mut self) -> Timestamp {
+        let ok = self.ok.get_logical_compaction().first().copied().unwrap_or(Timestamp::MAX);
+        let err = self.err.get_logical_compaction().first().copied().unwrap_or(Timestamp::MAX);
+        ok.max(err)
+    }
+
+    /// Lets both traces forget the distinction between times before `since`.
+    pub fn compact_to(&mut self, since: Timestamp) {
+        let frontier = [since];
+        let frontier = timely::progress::frontier::AntichainRef::new(&frontier);
+        self.ok.set_logical_compaction(frontier);
+        self.ok.set_physical_compaction(frontier);
+        self.err.set_logical_compaction(frontier);
+        self.err.set_physical_compaction(frontier);
+    }
+
+    /// This worker's answer to a peek at `ts`, or `None` while `ts` is not yet complete.
+    pub fn try_peek(&mut self, ts: Timestamp) -> Option<PeekResult> {
+        if self.upper().is_some_and(|upper| upper <= ts) {
+            return None;
+        }
+        let since = self.since();
+        if since > ts {
+            let message = format!("timestamp {ts} is no longer readable: the collection is compacted to {since}");
+            return Some(Err(EvalError::Internal(message).into()));
+        }
+        let errors = read_at(&mut self.err, ts);
+        if let Some((first, _)) = errors.into_iter().next() {
+            return Some(Err(first));
+        }
+        Some(Ok(read_at(&mut self.ok, ts)))
+    }
+}
+
+/// Every key of `trace` with its multiplicity accumulated over times `<= ts`, in key order.
+fn read_at<K>(trace: &mut TraceAgent<KeySpine<K, Timestamp, Diff>>, ts: Timestamp) -> Vec<(K, Diff)>
+where
+    K: differential_dataflow::ExchangeData + Ord + Clone + 'static,
+{
+    let mut upper = Antichain::new();
+    trace.read_upper(&mut upper);
+    let Some(batches) = trace.batches_through(upper.borrow()) else { return Vec::new() };
+    let (mut cursor, storage) = cursor_list(batches);
+    let mut out = Vec::new();
+    while let Some(key) = cursor.get_key(&storage) {
+        let mut total: Diff = 0;
+        while cursor.val_valid(&storage) {
+            cursor.map_times(&storage, |time, diff| {
+                if *time <= ts {
+                    total += *diff;
+                }
+            });
+            cursor.step_val(&storage);
+        }
+        if total != 0 {
+            out.push((key.clone(), total));
+        }
+        cursor.step_key(&storage);
+    }
+    out
+}
+
+/// Merges the answers of all workers: the least error if any, else the consolidated rows.
+pub fn merge(answers: Vec<PeekResult>) -> PeekResult {
+    let mut rows: Vec<(Row, Diff)> = Vec::new();
+    let mut error: Option<DataflowError> = None;
+    for answer in answers {
+        match answer {
+            Ok(part) => rows.extend(part),
+            Err(e) => error = Some(error.map_or(e.clone(), |current| current.min(e))),
+        }
+    }
+    if let Some(error) = error {
+        return Err(error);
+    }
+    rows.sort();
+    let mut merged: Vec<(Row, Diff)> = Vec::with_capacity(rows.len());
+    for (row, diff) in rows {
+        match merged.last_mut() {
+            Some((last, total)) if *last == row => *total += diff,
+            _ => merged.push((row, diff)),
+        }
+    }
+    merged.retain(|(_, diff)| *diff != 0);
+    Ok(merged)
+}

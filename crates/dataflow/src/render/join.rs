@@ -1,0 +1,79 @@
+//! Rendering of equi-joins, inner and outer.
+//!
+//! Both inputs are arranged by their evaluated key `Row` (a NULL in any key column never matches,
+//! and such rows are left out of the arrangement), matched with `join_core`, and filtered by the
+//! residual predicates. Outer joins add the preserved side's unmatched rows, padded with NULLs:
+//! `unmatched = input - (input semijoin distinct(matched input rows))`.
+
+use differential_dataflow::{AsCollection, VecCollection};
+use freshet_expr::{JoinKind, ScalarExpr};
+use freshet_repr::{DataflowError, Datum, Diff, Row, Timestamp};
+use timely::dataflow::operators::vec::Map as _;
+use timely::dataflow::operators::OkErr as _;
+
+use super::{eval_filter, eval_key, split, ErrCollection, OkCollection, Rendered};
+
+/// What to join on and how.
+pub struct JoinSpec {
+    pub left_key: Vec<ScalarExpr>,
+    pub right_key: Vec<ScalarExpr>,
+    pub residual: Vec<ScalarExpr>,
+    pub kind: JoinKind,
+    pub left_arity: usize,
+    pub right_arity: usize,
+}
+
+type Keyed<'s> = VecCollection<'s, Timestamp, (Row, Row), Diff>;
+
+/// Joins `left` and `right`; output rows are left columns followed by right columns.
+pub fn render_join<'s>(left: Rendered<'s>, right: Rendered<'s>, spec: JoinSpec) -> Rendered<'s> {
+    let (left_keyed, left_key_err) = keyed(left.ok.clone(), spec.left_key);
+    let (right_keyed, right_key_err) = keyed(right.ok.clone(), spec.right_key);
+    let joined = left_keyed
+        .arrange_by_key()
+        .join_core(right_keyed.arrange_by_key(), |_key: &Row, l: &Row, r: &Row| Some(l.concat(r)));
+    let residual = spec.residual;
+    let (matched, residual_err) = split(joined, move |row| eval_filter(&residual, row));
+
+    let mut ok = matched.clone();
+    let (left_arity, right_arity) = (spec.left_arity, spec.right_arity);
+    if matches!(spec.kind, JoinKind::LeftOuter | JoinKind::FullOuter) {
+        let matched_left = matched.clone().map(move |row| row.iter().take(left_arity).cloned().collect::<Row>());
+        let unmatched = unmatched(left.ok, matched_left);
+        ok = ok.concat(unmatched.map(move |row| row.concat(&nulls(right_arity))));
+    }
+    if matches!(spec.kind, JoinKind::RightOuter | JoinKind::FullOuter) {
+        let matched_right = matched.map(move |row| row.iter().skip(left_arity).cloned().collect::<Row>());
+        let unmatched = unmatched(right.ok, matched_right);
+        ok = ok.concat(unmatched.map(move |row| nulls(left_arity).concat(&row)));
+    }
+    let err = left.err.concat(right.err).concat(left_key_err).concat(right_key_err).concat(residual_err);
+    Rendered { ok, err }
+}
+
+/// Pairs every row with its evaluated key, leaving out rows with a NULL key.
+fn keyed<'s>(ok: OkCollection<'s>, keys: Vec<ScalarExpr>) -> (Keyed<'s>, ErrCollection<'s>) {
+    let results = ok.inner.flat_map(move |(row, time, diff)| match eval_key(&keys, &row) {
+        Ok(Some(key)) => Some((Ok((key, row)), time, diff)),
+        Ok(None) => None,
+        Err(error) => Some((Err(error), time, diff)),
+    });
+    let (ok, err) = results.ok_err::<Vec<_>, _, Vec<_>, _, _>(
+        |(result, time, diff): (Result<(Row, Row), DataflowError>, Timestamp, Diff)| match result {
+            Ok(pair) => Ok((pair, time, diff)),
+            Err(error) => Err((error, time, diff)),
+        },
+    );
+    (ok.as_collection(), err.as_collection())
+}
+
+/// The rows of `input` that do not occur in `matched` (each input copy is kept or dropped whole).
+fn unmatched<'s>(input: OkCollection<'s>, matched: OkCollection<'s>) -> OkCollection<'s> {
+    let matched = matched.distinct_core::<Diff>();
+    let kept = input.clone().map(|row| (row, ())).semijoin(matched).map(|(row, ())| row);
+    input.concat(kept.negate())
+}
+
+fn nulls(count: usize) -> Row {
+    Row::new(vec![Datum::Null; count])
+}

@@ -1,0 +1,234 @@
+//! Rendering `RelationExpr` plans into differential dataflow collections.
+//!
+//! Every rendered relation is a pair of collections: the ok rows and the errors (errors as data).
+//! An expression that fails to evaluate for some row puts a `DataflowError` into the error
+//! collection instead of producing a row; errors of inputs flow, concatenated, to outputs. A peek
+//! that finds any error reports it instead of rows.
+//!
+//! This module owns the per-operator translation only. It must not create or drop dataflows,
+//! manage traces or talk to the coordinator; `worker.rs` does that, and hands rendering the
+//! already imported inputs of a plan.
+
+mod join;
+mod reduce;
+
+use std::collections::BTreeMap;
+
+use differential_dataflow::operators::arrange::TraceAgent;
+use differential_dataflow::trace::implementations::KeySpine;
+use differential_dataflow::{AsCollection, VecCollection};
+use freshet_expr::{RelationExpr, ScalarExpr, TableFunc};
+use freshet_repr::{DataflowError, Datum, Diff, EvalError, GlobalId, Row, Timestamp};
+use timely::dataflow::operators::vec::{Map as _, ToStream as _};
+use timely::dataflow::operators::OkErr as _;
+use timely::dataflow::Scope;
+
+/// The ok rows of a rendered relation.
+pub type OkCollection<'s> = VecCollection<'s, Timestamp, Row, Diff>;
+/// The errors of a rendered relation.
+pub type ErrCollection<'s> = VecCollection<'s, Timestamp, DataflowError, Diff>;
+/// The arrangement of ok rows: the whole row is the key, the value is unit.
+pub type OkTrace = TraceAgent<KeySpine<Row, Timestamp, Diff>>;
+/// The arrangement of errors.
+pub type ErrTrace = TraceAgent<KeySpine<DataflowError, Timestamp, Diff>>;
+
+/// A rendered relation: its rows and its errors.
+#[derive(Clone)]
+pub struct Rendered<'s> {
+    pub ok: OkCollection<'s>,
+    pub err: ErrCollection<'s>,
+}
+
+/// What rendering a plan needs: the scope, the imported inputs and the plan's `as_of`.
+pub struct RenderContext<'s> {
+    pub scope: Scope<'s, Timestamp>,
+    /// The collections that `Get` nodes read, already imported into `scope`.
+    pub imports: BTreeMap<GlobalId, Rendered<'s>>,
+    /// The time at which constants appear.
+    pub as_of: Timestamp,
+}
+
+impl<'s> RenderContext<'s> {
+    /// Renders `expr` into its ok and error collections.
+    pub fn render(&self, expr: &RelationExpr) -> Rendered<'s> {
+        match expr {
+            RelationExpr::Constant { rows, .. } => self.render_constant(rows),
+            RelationExpr::Get { id, .. } => self.render_get(*id),
+            RelationExpr::Map { input, scalars } => {
+                let scalars = scalars.clone();
+                self.fallible(input, move |row| Some(eval_map(&scalars, row)))
+            }
+            RelationExpr::Filter { input, predicates } => {
+                let predicates = predicates.clone();
+                self.fallible(input, move |row| eval_filter(&predicates, row))
+            }
+            RelationExpr::Project { input, outputs } => {
+                let outputs = outputs.clone();
+                self.fallible(input, move |row| Some(project(&row, &outputs)))
+            }
+            RelationExpr::FlatMap { input, func, exprs } => {
+                let (func, exprs) = (func.clone(), exprs.clone());
+                let input = self.render(input);
+                let (ok, err) = split(input.ok, move |row| eval_flat_map(&func, &exprs, row));
+                Rendered { ok, err: input.err.concat(err) }
+            }
+            RelationExpr::Join { left, right, left_key, right_key, residual, kind } => {
+                let spec = join::JoinSpec {
+                    left_key: left_key.clone(),
+                    right_key: right_key.clone(),
+                    residual: residual.clone(),
+                    kind: *kind,
+                    left_arity: left.arity(),
+                    right_arity: right.arity(),
+                };
+                join::render_join(self.render(left), self.render(right), spec)
+            }
+            RelationExpr::Reduce { input, group_key, aggregates } => {
+                reduce::render_reduce(self.render(input), group_key.clone(), aggregates.clone())
+            }
+            RelationExpr::TopK { input, group_key, order_by, limit, offset } => {
+                let spec = reduce::TopKSpec {
+                    group_key: group_key.clone(),
+                    order_by: order_by.clone(),
+                    limit: *limit,
+                    offset: *offset,
+                };
+                reduce::render_top_k(self.render(input), spec)
+            }
+            RelationExpr::Distinct { input } => {
+                let input = self.render(input);
+                Rendered { ok: input.ok.distinct_core::<Diff>(), err: input.err }
+            }
+            RelationExpr::Union { inputs } => self.render_union(inputs),
+            RelationExpr::Negate { input } => {
+                let input = self.render(input);
+                Rendered { ok: input.ok.negate(), err: input.err }
+            }
+            RelationExpr::Threshold { input } => {
+                let input = self.render(input);
+                let ok = input.ok.threshold(|_row, count: &Diff| if *count > 0 { *count } else { 0 });
+                Rendered { ok, err: input.err }
+            }
+        }
+    }
+
+    /// Renders `input`, then maps each row through `logic`: `None` drops it, `Err` reports it.
+    fn fallible<L>(&self, input: &RelationExpr, logic: L) -> Rendered<'s>
+    where
+        L: FnMut(Row) -> Option<Result<Row, DataflowError>> + 'static,
+    {
+        let input = self.render(input);
+        let (ok, err) = split(input.ok, logic);
+        Rendered { ok, err: input.err.concat(err) }
+    }
+
+    fn render_constant(&self, rows: &[(Row, Diff)]) -> Rendered<'s> {
+        // Only worker 0 introduces the rows, so that they are counted once across the cluster.
+        let rows = if self.scope.index() == 0 { rows.to_vec() } else { Vec::new() };
+        let as_of = self.as_of;
+        let ok = rows.to_stream(self.scope).map(move |(row, diff)| (row, as_of, diff)).as_collection();
+        Rendered { ok, err: empty_errors(self.scope) }
+    }
+
+    fn render_get(&self, id: GlobalId) -> Rendered<'s> {
+        match self.imports.get(&id) {
+            Some(rendered) => rendered.clone(),
+            // The worker imports every dependency before rendering, so this is a planner bug; it
+            // surfaces as an error in the view rather than a crash of the worker.
+            None => {
+                let message = format!("collection {id} is not available to this dataflow");
+                let err = vec![(DataflowError::Eval(EvalError::Internal(message)), self.as_of, 1)];
+                let err = if self.scope.index() == 0 { err } else { Vec::new() };
+                Rendered { ok: empty_rows(self.scope), err: err.to_stream(self.scope).as_collection() }
+            }
+        }
+    }
+
+    fn render_union(&self, inputs: &[RelationExpr]) -> Rendered<'s> {
+        let mut rendered = inputs.iter().map(|input| self.render(input));
+        let Some(first) = rendered.next() else {
+            return Rendered { ok: empty_rows(self.scope), err: empty_errors(self.scope) };
+        };
+        rendered.fold(first, |acc, next| Rendered { ok: acc.ok.concat(next.ok), err: acc.err.concat(next.err) })
+    }
+}
+
+/// An empty ok collection.
+pub fn empty_rows(scope: Scope<'_, Timestamp>) -> OkCollection<'_> {
+    Vec::<(Row, Timestamp, Diff)>::new().to_stream(scope).as_collection()
+}
+
+/// An empty error collection.
+pub fn empty_errors(scope: Scope<'_, Timestamp>) -> ErrCollection<'_> {
+    Vec::<(DataflowError, Timestamp, Diff)>::new().to_stream(scope).as_collection()
+}
+
+/// Maps every row of `ok` through `logic` and separates the produced rows from the errors.
+pub fn split<'s, I, L>(ok: OkCollection<'s>, mut logic: L) -> (OkCollection<'s>, ErrCollection<'s>)
+where
+    I: IntoIterator<Item = Result<Row, DataflowError>> + 'static,
+    L: FnMut(Row) -> I + 'static,
+{
+    let results = ok.inner.flat_map(move |(row, time, diff)| logic(row).into_iter().map(move |r| (r, time, diff)));
+    let (ok, err) = results.ok_err::<Vec<_>, _, Vec<_>, _, _>(|(result, time, diff)| match result {
+        Ok(row) => Ok((row, time, diff)),
+        Err(error) => Err((error, time, diff)),
+    });
+    (ok.as_collection(), err.as_collection())
+}
+
+/// Appends one column per scalar; each scalar sees the columns appended before it.
+pub fn eval_map(scalars: &[ScalarExpr], row: Row) -> Result<Row, DataflowError> {
+    let mut datums = row.into_datums();
+    for scalar in scalars {
+        let datum = scalar.eval(&datums)?;
+        datums.push(datum);
+    }
+    Ok(Row::new(datums))
+}
+
+/// Keeps `row` when every predicate is true; the first failing predicate is an error.
+pub fn eval_filter(predicates: &[ScalarExpr], row: Row) -> Option<Result<Row, DataflowError>> {
+    for predicate in predicates {
+        match predicate.eval(row.datums()) {
+            Ok(datum) if datum.is_true() => {}
+            Ok(_) => return None,
+            Err(error) => return Some(Err(error.into())),
+        }
+    }
+    Some(Ok(row))
+}
+
+/// Keeps the listed columns; an index out of range is a plan bug reported as an error.
+pub fn project(row: &Row, outputs: &[usize]) -> Result<Row, DataflowError> {
+    outputs
+        .iter()
+        .map(|&i| {
+            row.get(i)
+                .cloned()
+                .ok_or_else(|| EvalError::Internal(format!("column {i} out of range for row of {}", row.len())).into())
+        })
+        .collect::<Result<Vec<Datum>, DataflowError>>()
+        .map(Row::new)
+}
+
+fn eval_flat_map(func: &TableFunc, exprs: &[ScalarExpr], row: Row) -> Vec<Result<Row, DataflowError>> {
+    let args: Result<Vec<Datum>, EvalError> = exprs.iter().map(|e| e.eval(row.datums())).collect();
+    match args.and_then(|args| func.eval(&args)) {
+        Ok(produced) => produced.into_iter().map(|extra| Ok(row.concat(&extra))).collect(),
+        Err(error) => vec![Err(error.into())],
+    }
+}
+
+/// Evaluates key expressions; `None` when any key is NULL (SQL equality never matches NULL).
+pub fn eval_key(keys: &[ScalarExpr], row: &Row) -> Result<Option<Row>, DataflowError> {
+    let mut datums = Vec::with_capacity(keys.len());
+    for key in keys {
+        let datum = key.eval(row.datums())?;
+        if datum.is_null() {
+            return Ok(None);
+        }
+        datums.push(datum);
+    }
+    Ok(Some(Row::new(datums)))
+}

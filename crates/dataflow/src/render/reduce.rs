@@ -1,0 +1,161 @@
+//! Rendering of grouped aggregation (`Reduce`) and per-group ranking (`TopK`).
+//!
+//! Group keys and aggregate arguments are evaluated before grouping, so evaluation errors land in
+//! the error collection. Inside a group, each aggregate sees each distinct argument value with its
+//! multiplicity (multiplicity 1 for DISTINCT aggregates), as `AggregateFunc::eval` expects.
+
+use std::cmp::Ordering;
+
+use differential_dataflow::{AsCollection, VecCollection};
+use freshet_expr::relation::ColumnOrder;
+use freshet_expr::{AggregateExpr, AggregateFunc, ScalarExpr};
+use freshet_repr::{DataflowError, Datum, Diff, EvalError, Row, Timestamp};
+use timely::dataflow::operators::vec::Map as _;
+use timely::dataflow::operators::OkErr as _;
+
+use super::Rendered;
+
+type Keyed<'s> = VecCollection<'s, Timestamp, (Row, Row), Diff>;
+
+/// Groups by `group_key` and computes `aggregates`: output rows are key columns then aggregates.
+pub fn render_reduce<'s>(
+    input: Rendered<'s>,
+    group_key: Vec<ScalarExpr>,
+    aggregates: Vec<AggregateExpr>,
+) -> Rendered<'s> {
+    let args: Vec<ScalarExpr> = aggregates.iter().map(|a| a.expr.clone()).collect();
+    let evaluated = input.ok.inner.map(move |(row, time, diff)| (eval_all(&group_key, &args, &row), time, diff));
+    let (keyed, eval_err) = evaluated.ok_err::<Vec<_>, _, Vec<_>, _, _>(
+        |(result, time, diff): (Result<(Row, Row), DataflowError>, Timestamp, Diff)| match result {
+            Ok(pair) => Ok((pair, time, diff)),
+            Err(error) => Err((error, time, diff)),
+        },
+    );
+    let keyed: Keyed<'s> = keyed.as_collection();
+    let funcs: Vec<(AggregateFunc, bool)> = aggregates.into_iter().map(|a| (a.func, a.distinct)).collect();
+    let reduced =
+        keyed.reduce(move |key: &Row, values: &[(&Row, Diff)], out: &mut Vec<(Result<Row, DataflowError>, Diff)>| {
+            out.push((aggregate(key, values, &funcs), 1));
+        });
+    let (ok, agg_err) = reduced.inner.ok_err::<Vec<_>, _, Vec<_>, _, _>(
+        |((_key, result), time, diff): ((Row, Result<Row, DataflowError>), Timestamp, Diff)| match result {
+            Ok(row) => Ok((row, time, diff)),
+            Err(error) => Err((error, time, diff)),
+        },
+    );
+    let err = input.err.concat(eval_err.as_collection()).concat(agg_err.as_collection());
+    Rendered { ok: ok.as_collection(), err }
+}
+
+fn eval_all(keys: &[ScalarExpr], args: &[ScalarExpr], row: &Row) -> Result<(Row, Row), DataflowError> {
+    let key: Result<Row, EvalError> = keys.iter().map(|k| k.eval(row.datums())).collect();
+    let args: Result<Row, EvalError> = args.iter().map(|a| a.eval(row.datums())).collect();
+    Ok((key?, args?))
+}
+
+/// One group's output row: its key, then each aggregate over the group's argument values.
+fn aggregate(key: &Row, values: &[(&Row, Diff)], funcs: &[(AggregateFunc, bool)]) -> Result<Row, DataflowError> {
+    let mut datums = key.datums().to_vec();
+    for (index, (func, distinct)) in funcs.iter().enumerate() {
+        let column = values.iter().map(|(args, diff)| (args.get(index).cloned().unwrap_or(Datum::Null), *diff));
+        let mut column = consolidate(column.collect())?;
+        if *distinct {
+            column.iter_mut().for_each(|(_, diff)| *diff = 1);
+        }
+        datums.push(func.eval(&column)?);
+    }
+    Ok(Row::new(datums))
+}
+
+/// Sums the multiplicities of equal values; a negative total means the input retracted rows it
+/// never had, which we report instead of aggregating nonsense.
+fn consolidate(mut values: Vec<(Datum, Diff)>) -> Result<Vec<(Datum, Diff)>, DataflowError> {
+    values.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut out: Vec<(Datum, Diff)> = Vec::with_capacity(values.len());
+    for (datum, diff) in values {
+        match out.last_mut() {
+            Some((last, total)) if *last == datum => *total += diff,
+            _ => out.push((datum, diff)),
+        }
+    }
+    out.retain(|(_, diff)| *diff != 0);
+    if out.iter().any(|(_, diff)| *diff < 0) {
+        return Err(EvalError::Internal("negative multiplicity in aggregate input".into()).into());
+    }
+    Ok(out)
+}
+
+/// Which rows of each group a `TopK` keeps.
+pub struct TopKSpec {
+    pub group_key: Vec<usize>,
+    pub order_by: Vec<ColumnOrder>,
+    pub limit: Option<usize>,
+    pub offset: usize,
+}
+
+/// Per group, the rows ranked `offset..offset+limit` by `order_by`.
+pub fn render_top_k(input: Rendered<'_>, spec: TopKSpec) -> Rendered<'_> {
+    let TopKSpec { group_key, order_by, limit, offset } = spec;
+    let keyed = input.ok.map(move |row| {
+        let key: Row = group_key.iter().map(|&i| row.get(i).cloned().unwrap_or(Datum::Null)).collect();
+        (key, row)
+    });
+    let ok = keyed
+        .reduce(move |_key: &Row, rows: &[(&Row, Diff)], out: &mut Vec<(Row, Diff)>| {
+            top_k(rows, &order_by, limit, offset, out)
+        })
+        .map(|(_key, row)| row);
+    Rendered { ok, err: input.err }
+}
+
+fn top_k(
+    rows: &[(&Row, Diff)],
+    order_by: &[ColumnOrder],
+    limit: Option<usize>,
+    offset: usize,
+    out: &mut Vec<(Row, Diff)>,
+) {
+    let mut rows: Vec<(&Row, Diff)> = rows.iter().filter(|(_, diff)| *diff > 0).copied().collect();
+    rows.sort_by(|a, b| compare_rows(a.0, b.0, order_by));
+    let mut skip = offset;
+    let mut remaining = limit.unwrap_or(usize::MAX);
+    for (row, count) in rows {
+        if remaining == 0 {
+            break;
+        }
+        let count = usize::try_from(count).unwrap_or(0);
+        let skipped = skip.min(count);
+        skip -= skipped;
+        let taken = (count - skipped).min(remaining);
+        remaining -= taken;
+        if taken > 0 {
+            out.push((row.clone(), Diff::try_from(taken).unwrap_or(Diff::MAX)));
+        }
+    }
+}
+
+/// Orders rows by the ORDER BY terms, then by the whole row so that ties rank deterministically.
+pub fn compare_rows(a: &Row, b: &Row, order_by: &[ColumnOrder]) -> Ordering {
+    for order in order_by {
+        let (x, y) = (a.get(order.column).unwrap_or(&Datum::Null), b.get(order.column).unwrap_or(&Datum::Null));
+        let ordering = match (x.is_null(), y.is_null()) {
+            (true, true) => Ordering::Equal,
+            (true, false) => nulls_ordering(order.nulls_last),
+            (false, true) => nulls_ordering(order.nulls_last).reverse(),
+            (false, false) if order.desc => y.cmp(x),
+            (false, false) => x.cmp(y),
+        };
+        if ordering != Ordering::Equal {
+            return ordering;
+        }
+    }
+    a.cmp(b)
+}
+
+fn nulls_ordering(nulls_last: bool) -> Ordering {
+    if nulls_last {
+        Ordering::Greater
+    } else {
+        Ordering::Less
+    }
+}

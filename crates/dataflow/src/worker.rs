@@ -1,0 +1,408 @@
+//! The per-worker loop: receives commands, builds and drops dataflows, holds the traces of every
+//! collection, answers peeks and compacts traces.
+//!
+//! Every worker receives the same commands in the same order and so builds the same dataflows in
+//! the same order. The loop drains commands, steps timely (parking for a bounded time when idle;
+//! the handle unparks the thread when it sends a command), then retries pending peeks and
+//! publishes each collection's frontiers. Compaction: a collection's `since` trails its upper by
+//! `COMPACTION_LAG_MS` (never past a pending peek) or moves to an explicit `AllowCompaction`.
+//!
+//! This module must not choose table timestamps, and owns no state shared with other workers
+//! except what is in `Shared` (frontiers and peek responders), so it could run in other processes.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use differential_dataflow::input::InputSession;
+use freshet_expr::RelationExpr;
+use freshet_repr::{DataflowError, Diff, EvalError, GlobalId, Row, Timestamp};
+use freshet_storage::SourceDesc;
+use timely::dataflow::Scope;
+use timely::progress::Antichain;
+use timely::worker::Worker;
+
+use crate::cluster::PeekResult;
+use crate::command::Command;
+use crate::peek::CollectionTraces;
+use crate::render::{empty_errors, RenderContext, Rendered};
+use crate::source::{render_source, SourceToken};
+
+/// How far a collection's `since` trails its upper, in milliseconds.
+pub const COMPACTION_LAG_MS: Timestamp = 1_000;
+/// The longest an idle worker parks before looking at its commands again.
+const IDLE_PARK: Duration = Duration::from_millis(20);
+/// How long a worker with pending peeks parks at most.
+const BUSY_PARK: Duration = Duration::from_millis(5);
+/// How often traces are compacted.
+const MAINTENANCE_INTERVAL: Duration = Duration::from_millis(50);
+
+/// A collection's `(upper, since)` on one worker; an upper of `None` means complete forever.
+pub type Frontiers = (Option<Timestamp>, Timestamp);
+
+/// State shared by the handle and all workers.
+#[derive(Default)]
+pub struct Shared {
+    /// Per collection and worker: `(upper, since)`; an upper of `None` means complete forever.
+    pub frontiers: Mutex<HashMap<GlobalId, Vec<Option<Frontiers>>>>,
+    /// Where each worker sends its answer to a peek.
+    pub responders: Mutex<HashMap<u64, tokio::sync::mpsc::UnboundedSender<PeekResult>>>,
+}
+
+/// One maintained collection on this worker.
+struct Maintained {
+    traces: CollectionTraces,
+    dataflow: usize,
+    /// The least `since` the coordinator allowed explicitly.
+    allowed_since: Timestamp,
+    published: Option<Frontiers>,
+}
+
+/// What a pending peek reads.
+enum PeekTarget {
+    Collection(GlobalId),
+    /// A transient dataflow built for this peek alone, dropped once answered.
+    Transient {
+        traces: Box<CollectionTraces>,
+        dataflow: usize,
+    },
+}
+
+struct PendingPeek {
+    peek_id: u64,
+    ts: Timestamp,
+    target: PeekTarget,
+}
+
+/// Everything one worker owns.
+pub struct WorkerState {
+    shared: Arc<Shared>,
+    runtime: tokio::runtime::Handle,
+    collections: HashMap<GlobalId, Maintained>,
+    tables: HashMap<GlobalId, InputSession<Timestamp, Row, Diff>>,
+    /// Source readers, by the dataflow that runs them.
+    sources: HashMap<usize, SourceToken>,
+    /// The time the coordinator last advanced tables to.
+    table_time: Timestamp,
+    pending: Vec<PendingPeek>,
+    last_maintenance: Instant,
+}
+
+/// Runs one worker until `Shutdown` arrives or the handle goes away.
+pub fn run(
+    worker: &mut Worker,
+    commands: mpsc::Receiver<Command>,
+    shared: Arc<Shared>,
+    runtime: tokio::runtime::Handle,
+) {
+    let mut state = WorkerState {
+        shared,
+        runtime,
+        collections: HashMap::new(),
+        tables: HashMap::new(),
+        sources: HashMap::new(),
+        table_time: 0,
+        pending: Vec::new(),
+        last_maintenance: Instant::now(),
+    };
+    'outer: loop {
+        loop {
+            match commands.try_recv() {
+                Ok(Command::Shutdown) | Err(mpsc::TryRecvError::Disconnected) => break 'outer,
+                Ok(command) => state.handle(worker, command),
+                Err(mpsc::TryRecvError::Empty) => break,
+            }
+        }
+        let park = if state.pending.is_empty() { IDLE_PARK } else { BUSY_PARK };
+        worker.step_or_park(Some(park));
+        state.process_peeks(worker);
+        state.publish_frontiers(worker.index(), worker.peers());
+        if state.last_maintenance.elapsed() >= MAINTENANCE_INTERVAL {
+            state.compact();
+            state.last_maintenance = Instant::now();
+        }
+    }
+    state.shutdown(worker);
+}
+
+impl WorkerState {
+    fn handle(&mut self, worker: &mut Worker, command: Command) {
+        match command {
+            Command::CreateTable { id, as_of } => self.create_table(worker, id, as_of),
+            Command::UpdateTable { id, updates, ts } => self.update_table(worker.index(), id, updates, ts),
+            Command::AdvanceTables { ts } => self.advance_tables(ts),
+            Command::CreateSource { id, progress_id, name, source } => {
+                self.create_source(worker, (id, progress_id), &name, &source)
+            }
+            Command::CreateView { id, expr, as_of } => self.create_view(worker, id, &expr, as_of),
+            Command::DropCollection { id } => self.drop_collection(worker, id),
+            Command::Peek { peek_id, id, ts } => {
+                self.pending.push(PendingPeek { peek_id, ts, target: PeekTarget::Collection(id) })
+            }
+            Command::PeekExpr { peek_id, expr, ts } => self.peek_expr(worker, peek_id, &expr, ts),
+            Command::AllowCompaction { id, since } => {
+                if let Some(maintained) = self.collections.get_mut(&id) {
+                    maintained.allowed_since = maintained.allowed_since.max(since);
+                }
+            }
+            Command::Shutdown => {}
+        }
+    }
+
+    fn register(&mut self, id: GlobalId, traces: CollectionTraces, dataflow: usize) {
+        let maintained = Maintained { traces, dataflow, allowed_since: 0, published: None };
+        if self.collections.insert(id, maintained).is_some() {
+            tracing::warn!(%id, "collection created twice; the older one is replaced");
+        }
+    }
+
+    fn create_table(&mut self, worker: &mut Worker, id: GlobalId, as_of: Timestamp) {
+        let mut input = InputSession::new();
+        let start = as_of.max(self.table_time);
+        let dataflow = worker.next_dataflow_index();
+        let traces = worker.dataflow_named(&format!("table-{id}"), |scope: Scope<'_, Timestamp>| {
+            let ok = input.to_collection(scope);
+            arrange(Rendered { ok, err: empty_errors(scope) })
+        });
+        if start > 0 {
+            input.advance_to(start);
+        }
+        input.flush();
+        self.tables.insert(id, input);
+        self.register(id, traces, dataflow);
+    }
+
+    fn update_table(&mut self, index: usize, id: GlobalId, updates: Vec<(Row, Diff)>, ts: Timestamp) {
+        // Worker 0 introduces every update once; the arrangement spreads them across workers.
+        if index != 0 {
+            return;
+        }
+        let Some(input) = self.tables.get_mut(&id) else {
+            tracing::error!(%id, "update of an unknown table");
+            return;
+        };
+        if ts < *input.time() {
+            tracing::error!(%id, ts, frontier = *input.time(), "table update behind the table's frontier dropped");
+            return;
+        }
+        for (row, diff) in updates {
+            input.update_at(row, ts, diff);
+        }
+        input.flush();
+    }
+
+    fn advance_tables(&mut self, ts: Timestamp) {
+        self.table_time = self.table_time.max(ts);
+        for input in self.tables.values_mut() {
+            if *input.time() < ts {
+                input.advance_to(ts);
+            }
+            input.flush();
+        }
+    }
+
+    fn create_source(&mut self, worker: &mut Worker, ids: (GlobalId, GlobalId), name: &str, desc: &SourceDesc) {
+        let dataflow = worker.next_dataflow_index();
+        let runtime = self.runtime.clone();
+        let (data, progress, token) = worker.dataflow_named(&format!("source-{name}"), |scope| {
+            let source = render_source(scope, name, desc, &runtime);
+            let progress = Rendered { ok: source.progress, err: empty_errors(scope) };
+            (arrange(source.data), arrange(progress), source.token)
+        });
+        self.sources.insert(dataflow, token);
+        self.register(ids.0, data, dataflow);
+        self.register(ids.1, progress, dataflow);
+    }
+
+    /// Builds a dataflow that maintains `expr` from `as_of` on; `until` bounds transient ones.
+    fn build(
+        &mut self,
+        worker: &mut Worker,
+        name: &str,
+        expr: &RelationExpr,
+        as_of: Timestamp,
+        until: Option<Timestamp>,
+    ) -> CollectionTraces {
+        let collections = &mut self.collections;
+        worker.dataflow_named(name, |scope| {
+            let mut imports = BTreeMap::new();
+            for dep in expr.depends_on() {
+                if let Some(maintained) = collections.get_mut(&dep) {
+                    imports.insert(dep, import(scope, &mut maintained.traces, as_of, until));
+                }
+            }
+            let context = RenderContext { scope, imports, as_of };
+            arrange(context.render(expr))
+        })
+    }
+
+    /// The earliest time every input of `expr` can be read at, at least `as_of`.
+    fn readable_as_of(&mut self, expr: &RelationExpr, as_of: Timestamp) -> Timestamp {
+        let mut readable = as_of;
+        for dep in expr.depends_on() {
+            if let Some(maintained) = self.collections.get_mut(&dep) {
+                readable = readable.max(maintained.traces.since());
+            }
+        }
+        readable
+    }
+
+    fn create_view(&mut self, worker: &mut Worker, id: GlobalId, expr: &RelationExpr, as_of: Timestamp) {
+        // A view cannot start before its inputs' histories; it becomes readable a little later.
+        let as_of = self.readable_as_of(expr, as_of);
+        let dataflow = worker.next_dataflow_index();
+        let mut traces = self.build(worker, &format!("view-{id}"), expr, as_of, None);
+        // Times before `as_of` hold only partial history, so they must not be readable.
+        traces.compact_to(as_of);
+        self.register(id, traces, dataflow);
+    }
+
+    fn peek_expr(&mut self, worker: &mut Worker, peek_id: u64, expr: &RelationExpr, ts: Timestamp) {
+        // Every worker must build the same dataflows, but compaction differs slightly between
+        // workers; so the dataflow is always built, and a `since` past `ts` makes the peek fail.
+        let as_of = self.readable_as_of(expr, ts);
+        let dataflow = worker.next_dataflow_index();
+        // Inputs stop at `ts + 1`, so the transient dataflow completes on its own once answered.
+        let mut traces = self.build(worker, &format!("peek-{peek_id}"), expr, as_of, Some(ts.saturating_add(1)));
+        traces.compact_to(as_of);
+        let target = PeekTarget::Transient { traces: Box::new(traces), dataflow };
+        self.pending.push(PendingPeek { peek_id, ts, target });
+    }
+
+    fn drop_collection(&mut self, worker: &mut Worker, id: GlobalId) {
+        self.tables.remove(&id);
+        let Some(maintained) = self.collections.remove(&id) else { return };
+        let dataflow = maintained.dataflow;
+        drop(maintained);
+        if let Ok(mut frontiers) = self.shared.frontiers.lock() {
+            frontiers.remove(&id);
+        }
+        // A source's dataflow also holds its progress collection: drop it when both are gone.
+        if !self.collections.values().any(|m| m.dataflow == dataflow) {
+            self.sources.remove(&dataflow);
+            worker.drop_dataflow(dataflow);
+        }
+    }
+
+    fn respond(&self, peek_id: u64, result: PeekResult) {
+        let responder = self.shared.responders.lock().ok().and_then(|r| r.get(&peek_id).cloned());
+        if let Some(responder) = responder {
+            // The caller may have given up on the peek; nobody is left to tell.
+            let _ = responder.send(result);
+        }
+    }
+
+    /// Answers the pending peeks whose time is complete; forgets those whose caller gave up.
+    fn process_peeks(&mut self, worker: &mut Worker) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let pending = std::mem::take(&mut self.pending);
+        for mut peek in pending {
+            let answer = if !self.is_awaited(peek.peek_id) {
+                Some(Err(EvalError::Internal("the peek was cancelled".into()).into()))
+            } else {
+                match &mut peek.target {
+                    PeekTarget::Collection(id) => match self.collections.get_mut(id) {
+                        Some(maintained) => maintained.traces.try_peek(peek.ts),
+                        None => Some(Err(unknown_collection(*id))),
+                    },
+                    PeekTarget::Transient { traces, .. } => traces.try_peek(peek.ts),
+                }
+            };
+            match answer {
+                Some(result) => {
+                    self.respond(peek.peek_id, result);
+                    if let PeekTarget::Transient { traces, dataflow } = peek.target {
+                        drop(traces);
+                        worker.drop_dataflow(dataflow);
+                    }
+                }
+                None => self.pending.push(peek),
+            }
+        }
+    }
+
+    /// Whether someone still waits for the answer to `peek_id`.
+    fn is_awaited(&self, peek_id: u64) -> bool {
+        self.shared.responders.lock().map(|r| r.contains_key(&peek_id)).unwrap_or(false)
+    }
+
+    fn publish_frontiers(&mut self, index: usize, peers: usize) {
+        let mut changed = Vec::new();
+        for (id, maintained) in self.collections.iter_mut() {
+            let current = (maintained.traces.upper(), maintained.traces.since());
+            if maintained.published != Some(current) {
+                maintained.published = Some(current);
+                changed.push((*id, current));
+            }
+        }
+        if changed.is_empty() {
+            return;
+        }
+        if let Ok(mut frontiers) = self.shared.frontiers.lock() {
+            for (id, current) in changed {
+                let per_worker = frontiers.entry(id).or_insert_with(|| vec![None; peers]);
+                if let Some(slot) = per_worker.get_mut(index) {
+                    *slot = Some(current);
+                }
+            }
+        }
+    }
+
+    fn compact(&mut self) {
+        let mut holds: HashMap<GlobalId, Timestamp> = HashMap::new();
+        for peek in &self.pending {
+            if let PeekTarget::Collection(id) = peek.target {
+                let hold = holds.entry(id).or_insert(peek.ts);
+                *hold = (*hold).min(peek.ts);
+            }
+        }
+        for (id, maintained) in self.collections.iter_mut() {
+            let Some(upper) = maintained.traces.upper() else { continue };
+            let mut target = upper.saturating_sub(COMPACTION_LAG_MS).max(maintained.allowed_since.min(upper));
+            if let Some(hold) = holds.get(id) {
+                target = target.min(*hold);
+            }
+            if target > maintained.traces.since() {
+                maintained.traces.compact_to(target);
+            }
+        }
+    }
+
+    fn shutdown(mut self, worker: &mut Worker) {
+        for peek in std::mem::take(&mut self.pending) {
+            self.respond(peek.peek_id, Err(EvalError::Internal("the cluster is shutting down".into()).into()));
+        }
+        self.tables.clear();
+        self.collections.clear();
+        self.sources.clear();
+        // Timely keeps stepping until no dataflow is left, and ours never complete on their own.
+        for dataflow in worker.installed_dataflows() {
+            worker.drop_dataflow(dataflow);
+        }
+    }
+}
+
+fn unknown_collection(id: GlobalId) -> DataflowError {
+    EvalError::Internal(format!("collection {id} does not exist in the cluster")).into()
+}
+
+/// Arranges both collections of a rendered relation and returns their traces.
+fn arrange(rendered: Rendered<'_>) -> CollectionTraces {
+    CollectionTraces { ok: rendered.ok.arrange_by_self().trace, err: rendered.err.arrange_by_self().trace }
+}
+
+/// Imports a collection's traces into `scope`, with history before `as_of` collapsed to `as_of`.
+fn import<'s>(
+    scope: Scope<'s, Timestamp>,
+    traces: &mut CollectionTraces,
+    as_of: Timestamp,
+    until: Option<Timestamp>,
+) -> Rendered<'s> {
+    let since = Antichain::from_elem(as_of);
+    let until = until.map(Antichain::from_elem).unwrap_or_default();
+    let (ok, _) = traces.ok.import_frontier_core(scope, "ImportOk", since.clone(), until.clone());
+    let (err, _) = traces.err.import_frontier_core(scope, "ImportErr", since, until);
+    Rendered { ok: ok.as_collection(|row, _| row.clone()), err: err.as_collection(|error, _| error.clone()) }
+}
