@@ -229,7 +229,7 @@ async fn every_format_decodes_and_malformed_records_fail_queries_until_dropped()
             .await
             .unwrap_or_else(|e| panic!("{format}: {e}"));
     }
-    eventually(&client, "SELECT data FROM as_bytes", &[&[r"12c616c7068612c78"], &[r"22c626574612c79"]]).await;
+    eventually(&client, "SELECT data FROM as_bytes", &[&[r"\x312c616c7068612c78"], &[r"\x322c626574612c79"]]).await;
     eventually(&client, "SELECT text FROM as_text", &[&["1,alpha,x"], &["2,beta,y"]]).await;
     eventually(&client, "SELECT column1, column2, column3 FROM as_csv", &[&["1", "alpha", "x"], &["2", "beta", "y"]])
         .await;

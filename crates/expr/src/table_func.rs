@@ -135,7 +135,8 @@ fn series_int(args: &[Datum]) -> Result<Vec<Row>, EvalError> {
         return Err(too_many());
     }
     let wrap = |v: i64| if matches!(args[0], Datum::Int32(_)) { Datum::Int32(v as i32) } else { Datum::Int64(v) };
-    Ok((0..count as i64).map(|i| Row::new(vec![wrap(start + i * step)])).collect())
+    // Every value lies between start and stop, but `i * step` alone may not fit in an i64.
+    Ok((0..count as i128).map(|i| Row::new(vec![wrap((start as i128 + i * step as i128) as i64)])).collect())
 }
 
 fn series_timestamp(args: &[Datum]) -> Result<Vec<Row>, EvalError> {
@@ -259,6 +260,9 @@ mod tests {
         );
         assert_eq!(series(&[Datum::Int32(5), Datum::Int32(1), Datum::Int32(-2)]).len(), 3);
         assert_eq!(series(&[Datum::Int32(5), Datum::Int32(1)]), vec![]);
+        let wide = TableFunc::GenerateSeriesInt(ScalarType::Int64);
+        let rows = wide.eval(&[Datum::Int64(i64::MIN), Datum::Int64(i64::MAX), Datum::Int64(i64::MAX)]).unwrap();
+        assert_eq!(firsts(rows), vec![Datum::Int64(i64::MIN), Datum::Int64(-1), Datum::Int64(i64::MAX - 1)]);
         assert_eq!(f.eval(&[Datum::Int32(1), Datum::Int32(2), Datum::Int32(0)]).unwrap_err().sqlstate(), "22023");
     }
 

@@ -232,3 +232,46 @@ pub fn eval_key(keys: &[ScalarExpr], row: &Row) -> Result<Option<Row>, DataflowE
     }
     Ok(Some(Row::new(datums)))
 }
+
+#[cfg(test)]
+mod tests {
+    use freshet_expr::func::{BinaryFunc, UnaryFunc};
+    use freshet_repr::ScalarType;
+
+    use super::*;
+
+    fn ints(values: &[i64]) -> Row {
+        values.iter().map(|v| Datum::Int64(*v)).collect()
+    }
+
+    #[test]
+    fn map_sees_columns_appended_before() {
+        let first = ScalarExpr::Column(0).call_binary(ScalarExpr::Column(1), BinaryFunc::Eq);
+        let second = ScalarExpr::Column(2).call_unary(UnaryFunc::Not);
+        let row = eval_map(&[first, second], ints(&[1, 1])).unwrap();
+        assert_eq!(row.datums()[2..], [Datum::Bool(true), Datum::Bool(false)]);
+    }
+
+    #[test]
+    fn filter_keeps_only_true_and_reports_errors() {
+        let is_one =
+            ScalarExpr::Column(0).call_binary(ScalarExpr::Literal(Datum::Int64(1), ScalarType::Int64), BinaryFunc::Eq);
+        assert_eq!(eval_filter(std::slice::from_ref(&is_one), ints(&[1])), Some(Ok(ints(&[1]))));
+        assert_eq!(eval_filter(std::slice::from_ref(&is_one), ints(&[2])), None);
+        // NULL is not true.
+        assert_eq!(eval_filter(&[is_one], Row::new(vec![Datum::Null])), None);
+        let bad_cast =
+            ScalarExpr::Column(0).call_unary(UnaryFunc::Cast { from: ScalarType::Text, to: ScalarType::Int64 });
+        let result = eval_filter(&[bad_cast], Row::new(vec![Datum::text("x")]));
+        assert!(matches!(result, Some(Err(DataflowError::Eval(_)))));
+    }
+
+    #[test]
+    fn keys_with_null_never_match_and_projection_is_checked() {
+        let keys = [ScalarExpr::Column(0), ScalarExpr::Column(1)];
+        assert_eq!(eval_key(&keys, &ints(&[1, 2])).unwrap(), Some(ints(&[1, 2])));
+        assert_eq!(eval_key(&keys, &Row::new(vec![Datum::Int64(1), Datum::Null])).unwrap(), None);
+        assert_eq!(project(&ints(&[1, 2, 3]), &[2, 0, 2]).unwrap(), ints(&[3, 1, 3]));
+        assert!(project(&ints(&[1]), &[1]).is_err());
+    }
+}

@@ -159,3 +159,54 @@ fn nulls_ordering(nulls_last: bool) -> Ordering {
         Ordering::Less
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ints(values: &[i64]) -> Row {
+        values.iter().map(|v| Datum::Int64(*v)).collect()
+    }
+
+    #[test]
+    fn rows_order_by_terms_with_nulls_placed_as_asked() {
+        let null = Row::new(vec![Datum::Null]);
+        let one = ints(&[1]);
+        let two = ints(&[2]);
+        let asc_nulls_last = [ColumnOrder { column: 0, desc: false, nulls_last: true }];
+        let desc_nulls_first = [ColumnOrder { column: 0, desc: true, nulls_last: false }];
+        let mut rows = vec![&two, &null, &one];
+        rows.sort_by(|a, b| compare_rows(a, b, &asc_nulls_last));
+        assert_eq!(rows, vec![&one, &two, &null]);
+        rows.sort_by(|a, b| compare_rows(a, b, &desc_nulls_first));
+        assert_eq!(rows, vec![&null, &two, &one]);
+    }
+
+    #[test]
+    fn top_k_counts_copies_against_offset_and_limit() {
+        let (a, b, c) = (ints(&[1]), ints(&[2]), ints(&[3]));
+        let input = [(&a, 2), (&b, 3), (&c, 1)];
+        let order = [ColumnOrder { column: 0, desc: false, nulls_last: true }];
+        let mut out = Vec::new();
+        top_k(&input, &order, Some(3), 1, &mut out);
+        assert_eq!(out, vec![(a.clone(), 1), (b.clone(), 2)]);
+        out.clear();
+        top_k(&input, &order, Some(0), 0, &mut out);
+        assert!(out.is_empty());
+        out.clear();
+        top_k(&input, &order, None, 5, &mut out);
+        assert_eq!(out, vec![(c, 1)]);
+    }
+
+    #[test]
+    fn aggregates_see_consolidated_values_and_distinct_counts_once() {
+        // One argument column per aggregate.
+        let rows = [ints(&[5, 5]), ints(&[5, 5]), ints(&[7, 7])];
+        let values = [(&rows[0], 2), (&rows[1], -1), (&rows[2], 3)];
+        let funcs = [(AggregateFunc::Count, false), (AggregateFunc::Count, true)];
+        let result = aggregate(&ints(&[9]), &values, &funcs).unwrap();
+        assert_eq!(result, ints(&[9, 4, 2]));
+        let negative = [(&rows[0], -1)];
+        assert!(aggregate(&ints(&[9]), &negative, &funcs).is_err());
+    }
+}

@@ -5,8 +5,9 @@
 //! sides (and groups by them when it aggregates); the caller joins it to the enclosing relation on
 //! `outer = inner`. Anything else stays unsupported (reported by name resolution).
 //!
-//! Known gap: for an aggregating scalar subquery, an outer row whose correlation value is NULL
-//! gets NULL instead of the aggregate's default (e.g. `count` 0).
+//! Known gap: for an aggregating IN or LATERAL subquery, an outer row whose correlation value is
+//! NULL gets no row instead of the aggregate's default (e.g. `count` 0); scalar subqueries are
+//! exact.
 
 use freshet_expr::func::{self, CastContext, Operand};
 use freshet_expr::{RelationExpr, ScalarExpr, TypedExpr};
@@ -38,6 +39,9 @@ pub(crate) struct Decorrelated {
     pub value_types: Vec<freshet_repr::ColumnType>,
     /// Their names.
     pub value_names: Vec<String>,
+    /// For an aggregate without GROUP BY: its one row over no input (`count` 0), which outer rows
+    /// without a group must see instead of nothing. Use [`fill_defaults`] or test the match.
+    pub defaults: Option<RelationExpr>,
 }
 
 pub(crate) fn is_correlation_error(e: &SqlError) -> bool {
@@ -144,41 +148,45 @@ pub(crate) fn decorrelate(ecx: &ExprContext, q: &ast::Query, output: Output) -> 
             None => column.expr,
         });
     }
-    let mut rel = project_exprs(planned.into_relation(), exprs);
-    if global && output == Output::KeysAndValues {
-        rel = with_defaults(ecx, q, s, rest, rel, &outer_keys, &outer_scopes)?;
-    }
-    Ok(Some(Decorrelated { rel, outer_keys, value_types, value_names }))
+    let rel = project_exprs(planned.into_relation(), exprs);
+    let defaults = if global && output == Output::KeysAndValues {
+        Some(plan_defaults(ecx, q, s, rest, &outer_scopes)?)
+    } else {
+        None
+    };
+    Ok(Some(Decorrelated { rel, outer_keys, value_types, value_names, defaults }))
 }
 
 fn cast(t: TypedExpr, target: ScalarType) -> Result<TypedExpr, SqlError> {
     Ok(func::plan_cast(Operand::Typed(t), target, CastContext::Implicit)?)
 }
 
-/// Adds, for each outer key with no group, the row an aggregate over no rows gives (`count` 0):
-/// `rel + (distinct outer keys - keys of rel) x (the subquery over no rows)`.
-fn with_defaults(
+/// The subquery over no rows: its WHERE made false, which leaves the aggregates' defaults.
+fn plan_defaults(
     ecx: &ExprContext,
     q: &ast::Query,
     s: &ast::Select,
     rest: Vec<ast::Expr>,
-    rel: RelationExpr,
-    outer_keys: &[ScalarExpr],
     outer_scopes: &[super::Scope],
 ) -> Result<RelationExpr, SqlError> {
-    let Some(current) = ecx.rel else {
-        return Err(SqlError::Unsupported(format!("subqueries in {}", ecx.clause)));
-    };
-    let k = outer_keys.len();
     let mut empty = s.clone();
     let never = ast::Expr::value(ast::Value::Boolean(false));
     empty.selection = and_all(rest.into_iter().chain([never]).collect());
     let query = ast::Query { body: Box::new(ast::SetExpr::Select(Box::new(empty))), order_by: None, ..q.clone() };
-    let defaults = plan_query(ecx.qcx, &query, outer_scopes)?.into_relation();
-    let outer = current.borrow().clone();
+    Ok(plan_query(ecx.qcx, &query, outer_scopes)?.into_relation())
+}
+
+/// Adds the default row for each outer key with no group:
+/// `rel + (distinct outer keys - keys of rel) x defaults`. (An outer key that is NULL matches no
+/// group and gets no default; callers that can test the match instead do so.)
+pub(crate) fn fill_defaults(outer: RelationExpr, sub: Decorrelated) -> (RelationExpr, Vec<ScalarExpr>) {
+    let Some(defaults) = sub.defaults else {
+        return (sub.rel, sub.outer_keys);
+    };
+    let k = sub.outer_keys.len();
     let arity = outer.arity();
-    let outer_distinct = outer.map(outer_keys.to_vec()).project((arity..arity + k).collect()).distinct();
-    let present = rel.clone().project((0..k).collect()).distinct();
+    let outer_distinct = outer.map(sub.outer_keys.clone()).project((arity..arity + k).collect()).distinct();
+    let present = sub.rel.clone().project((0..k).collect()).distinct();
     let missing = outer_distinct.union(present.negate()).threshold();
     let filled = RelationExpr::Join {
         left: Box::new(missing),
@@ -188,5 +196,5 @@ fn with_defaults(
         residual: vec![],
         kind: freshet_expr::JoinKind::Inner,
     };
-    Ok(rel.union(filled))
+    (sub.rel.union(filled), sub.outer_keys)
 }

@@ -8,7 +8,7 @@ use sqlparser::ast;
 
 use std::cell::RefCell;
 
-use super::decorrelate::{decorrelate, is_correlation_error, Output};
+use super::decorrelate::{decorrelate, fill_defaults, is_correlation_error, Output};
 use super::expr::{conjuncts, plan_expr, ExprContext};
 use super::scope::{normalize_ident, object_name, Scope, ScopeItem};
 use super::{setop, QueryContext};
@@ -67,7 +67,10 @@ fn plan_table_with_joins(qcx: &QueryContext, twj: &ast::TableWithJoins, outer: &
             J::FullOuter(c) => (JoinKind::FullOuter, c),
             other => return Err(SqlError::Unsupported(format!("join {other:?}"))),
         };
-        if is_function(&j.relation) && kind == JoinKind::Inner {
+        if matches!(j.relation, ast::TableFactor::Derived { lateral: true, .. }) && kind == JoinKind::Inner {
+            let (rel, scope) = plan_lateral(qcx, acc, &j.relation, outer)?;
+            acc = apply_on(qcx, rel, scope, constraint, outer)?;
+        } else if is_function(&j.relation) && kind == JoinKind::Inner {
             let (rel, scope) = plan_function_factor(qcx, acc, &j.relation, outer)?;
             acc = apply_on(qcx, rel, scope, constraint, outer)?;
         } else {
@@ -102,18 +105,20 @@ fn plan_lateral(
             let ecx = ExprContext::new(qcx, &lscope, "FROM").with_outer(outer).with_rel(&cell);
             let sub = decorrelate(&ecx, subquery, Output::KeysAndValues)?.ok_or(e)?;
             let (k, n) = (sub.outer_keys.len(), sub.value_types.len());
+            let (value_names, value_types) = (sub.value_names.clone(), sub.value_types.clone());
             let lrel = cell.into_inner();
+            let (sub_rel, outer_keys) = fill_defaults(lrel.clone(), sub);
             let la = lscope.arity();
             let join = RelationExpr::Join {
                 left: Box::new(lrel),
-                right: Box::new(sub.rel),
-                left_key: sub.outer_keys,
+                right: Box::new(sub_rel),
+                left_key: outer_keys,
                 right_key: (0..k).map(ScalarExpr::Column).collect(),
                 residual: vec![],
                 kind: JoinKind::Inner,
             };
             let rel = join.project((0..la).chain(la + k..la + k + n).collect());
-            let desc = RelationDesc::new(sub.value_names.into_iter().zip(sub.value_types).collect());
+            let desc = RelationDesc::new(value_names.into_iter().zip(value_types).collect());
             let scope = aliased(Scope::from_desc(None, &desc), alias.as_ref())?;
             Ok((rel, lscope.concat(scope)))
         }
@@ -289,18 +294,16 @@ fn join(
         }
         ast::JoinConstraint::UsingAlias(..) => return Err(SqlError::Unsupported("USING ... AS".into())),
     };
-    using_join(qcx, (lrel, lscope), (rrel, rscope), kind, &names)
+    using_join((lrel, lscope), (rrel, rscope), kind, &names)
 }
 
 /// `USING (a, ...)` / NATURAL: equi-join on the named columns, which then appear once, first.
 fn using_join(
-    qcx: &QueryContext,
     (lrel, mut lscope): Planned,
     (rrel, mut rscope): Planned,
     kind: JoinKind,
     names: &[String],
 ) -> Result<Planned, SqlError> {
-    let _ = qcx;
     let (la, ra) = (lscope.arity(), rscope.arity());
     let (mut left_key, mut right_key, mut merged, mut items) = (vec![], vec![], vec![], vec![]);
     for name in names {

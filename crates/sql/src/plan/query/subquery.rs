@@ -13,7 +13,7 @@ use freshet_expr::{JoinKind, RelationExpr, ScalarExpr, TypedExpr};
 use freshet_repr::{ColumnType, Datum, ScalarType};
 use sqlparser::ast;
 
-use super::decorrelate::{decorrelate, is_correlation_error, Decorrelated, Output};
+use super::decorrelate::{decorrelate, fill_defaults, is_correlation_error, Decorrelated, Output};
 use super::expr::{plan_expr, ExprContext, Planned};
 use super::setop::plan_query;
 use super::{PlannedQuery, Scope};
@@ -36,7 +36,7 @@ fn plan_any_sub(ecx: &ExprContext, q: &ast::Query, output: Output) -> Result<Dec
             let (value_types, value_names) = (planned.desc.typ.columns.clone(), planned.desc.names.clone());
             let rel = planned.into_relation();
             let rel = if output == Output::KeysOnly { rel.project(vec![]) } else { rel };
-            Ok(Decorrelated { rel, outer_keys: vec![], value_types, value_names })
+            Ok(Decorrelated { rel, outer_keys: vec![], value_types, value_names, defaults: None })
         }
         Err(e) if is_correlation_error(&e) && ecx.grouping.is_none() => decorrelate(ecx, q, output)?.ok_or(e),
         Err(e) => Err(e),
@@ -89,8 +89,19 @@ pub(crate) fn plan_scalar_subquery(ecx: &ExprContext, q: &ast::Query) -> Result<
     }
     let typ = ColumnType::new(sub.value_types[0].scalar_type, true);
     let k = sub.outer_keys.len();
-    let c = attach(ecx, sub.rel, sub.outer_keys)?;
-    Ok(Planned::Typed(TypedExpr::new(ScalarExpr::Column(c + k), typ)))
+    let Some(defaults) = sub.defaults else {
+        let c = attach(ecx, sub.rel, sub.outer_keys)?;
+        return Ok(Planned::Typed(TypedExpr::new(ScalarExpr::Column(c + k), typ)));
+    };
+    // An aggregate without GROUP BY: outer rows with no group see its value over no rows.
+    let c = attach(ecx, sub.rel.map(vec![ScalarExpr::literal_true()]), sub.outer_keys)?;
+    let d = attach(ecx, defaults, vec![])?;
+    let expr = ScalarExpr::If {
+        cond: Box::new(ScalarExpr::Column(c + k + 1).call_unary(UnaryFunc::IsNull)),
+        then: Box::new(ScalarExpr::Column(d)),
+        els: Box::new(ScalarExpr::Column(c + k)),
+    };
+    Ok(Planned::Typed(TypedExpr::new(expr, typ)))
 }
 
 /// `x = ANY (subquery)` is IN, `x <> ALL (subquery)` is NOT IN; other comparisons are unsupported.
@@ -120,9 +131,16 @@ pub(crate) fn plan_in_subquery(
     negated: bool,
 ) -> Result<Planned, SqlError> {
     let x = plan_expr(ecx, e)?;
-    let sub = plan_any_sub(ecx, q, Output::KeysAndValues)?;
+    let mut sub = plan_any_sub(ecx, q, Output::KeysAndValues)?;
     if sub.value_types.len() != 1 {
         return Err(SqlError::Parse("subquery has too many columns".into()));
+    }
+    if sub.defaults.is_some() {
+        let outer = ecx.rel.map(|r| r.borrow().clone());
+        let outer = outer.ok_or_else(|| SqlError::Unsupported(format!("subqueries in {}", ecx.clause)))?;
+        let (value_types, value_names) = (sub.value_types.clone(), sub.value_names.clone());
+        let (rel, outer_keys) = fill_defaults(outer, sub);
+        sub = Decorrelated { rel, outer_keys, value_types, value_names, defaults: None };
     }
     let sub_type = sub.value_types[0];
     let target =

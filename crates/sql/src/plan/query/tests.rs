@@ -364,6 +364,16 @@ fn correlated_subqueries_are_decorrelated() {
         run("SELECT a, (SELECT max(c) FROM u WHERE t.a = u.a) AS m FROM t ORDER BY a"),
         vec![vec![i(1), l(11)], vec![i(2), Datum::Null], vec![i(3), Datum::Null]]
     );
+    // A NULL correlation value matches no group but still sees count's default.
+    assert_eq!(
+        run("SELECT c, (SELECT count(*) FROM t WHERE t.a = u.a) FROM u ORDER BY c"),
+        vec![vec![l(10), l(1)], vec![l(11), l(1)], vec![l(40), l(0)], vec![l(50), l(0)]]
+    );
+    assert_eq!(
+        run("SELECT a FROM t WHERE a IN (SELECT count(*) FROM u WHERE u.a = t.a) ORDER BY a"),
+        Vec::<Vec<Datum>>::new()
+    );
+    assert_eq!(run("SELECT a FROM t WHERE 0 IN (SELECT count(*) FROM u WHERE u.a = t.a) ORDER BY a").len(), 2);
     assert_eq!(run("SELECT a FROM t WHERE a IN (SELECT u.a FROM u WHERE u.c = t.a * 10) ORDER BY a"), vec![vec![i(1)]]);
     assert_eq!(run("SELECT a FROM t WHERE 1 NOT IN (SELECT u.a FROM u WHERE u.c = t.a * 10) ORDER BY a").len(), 2);
 }
@@ -419,5 +429,27 @@ fn lateral_subqueries() {
         vec![vec![i(1), l(10)], vec![i(1), l(11)]]
     );
     assert_eq!(run("SELECT * FROM t, LATERAL (SELECT 1 AS one) s").len(), 3);
+    assert_eq!(
+        run("SELECT t.a, s.c FROM t JOIN LATERAL (SELECT c FROM u WHERE u.a = t.a) s ON s.c > 10"),
+        vec![vec![i(1), l(11)]]
+    );
     assert_eq!(names("SELECT * FROM t, LATERAL (SELECT c FROM u WHERE u.a = t.a) s"), ["a", "b", "c"]);
+}
+
+#[test]
+fn special_forms_and_json_operators() {
+    let sql = "SELECT EXTRACT(YEAR FROM DATE '2024-03-01'), SUBSTRING('hello' FROM 2 FOR 3), TRIM('  x  '), \
+               POSITION('l' IN 'hello'), INTERVAL '1 day', '2024-01-01'::date + 1, data -> 0, data ->> 1, \
+               data @> '[1]', 'abc' ~ 'b' FROM j WHERE id = 1";
+    let (_, desc, _) = plan(sql).unwrap();
+    let types: Vec<ScalarType> = desc.typ.columns.iter().map(|c| c.scalar_type).collect();
+    assert_eq!(types[1..5], [ScalarType::Text, ScalarType::Text, ScalarType::Int32, ScalarType::Interval]);
+    assert_eq!(types[6..], [ScalarType::Jsonb, ScalarType::Text, ScalarType::Bool, ScalarType::Bool]);
+    assert_eq!(desc.names[..4], ["extract", "substring", "btrim", "position"]);
+    let row = run(sql).remove(0);
+    assert_eq!(row[1..4], [Datum::text("ell"), Datum::text("x"), i(3)]);
+    assert_eq!(row[7..], [Datum::text("2"), Datum::Bool(true), Datum::Bool(true)]);
+    let cat = catalog();
+    let (types, _) = describe_query(&cat, &parse("SELECT data ->> $1 FROM j WHERE data @> $2"), &[]).unwrap();
+    assert_eq!(types, vec![ScalarType::Text, ScalarType::Jsonb]);
 }
