@@ -83,7 +83,8 @@ impl Emulator {
     pub fn kill(&mut self) {
         let Some(mut child) = self.child.take() else { return };
         let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
-        let deadline = Instant::now() + Duration::from_secs(10);
+        // Writing the data can take a while on a busy machine; killing early would lose records.
+        let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = child.try_wait() {
                 return;
@@ -94,10 +95,28 @@ impl Emulator {
         let _ = child.wait();
     }
 
-    /// Starts the emulator again on the same port with the persisted data.
+    /// Starts the emulator again on the same port with the persisted data, and waits until the
+    /// streams it had are listed again.
     pub async fn restart(&mut self) {
+        let streams = self.stream_names().await;
         self.kill();
         self.spawn_and_wait().await;
+        let deadline = Instant::now() + START_DEADLINE;
+        loop {
+            let listed = self.stream_names().await;
+            if streams.iter().all(|s| listed.contains(s)) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "the restarted emulator lost streams {streams:?}");
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    async fn stream_names(&self) -> Vec<String> {
+        match self.client.list_streams().send().await {
+            Ok(out) => out.stream_names().to_vec(),
+            Err(_) => Vec::new(),
+        }
     }
 
     async fn spawn_and_wait(&mut self) {

@@ -76,13 +76,10 @@ impl<F: SessionFactory> Connection<F> {
         Connection { shared, session: AsyncMutex::new(None), registration: Mutex::new(None) }
     }
 
-    async fn session(&self) -> PgWireResult<tokio::sync::MutexGuard<'_, Option<F::Session>>> {
-        let guard = self.session.lock().await;
-        if guard.is_none() {
-            // pgwire only dispatches queries after startup completed, so this is a protocol slip.
-            return Err(PgWireError::NotReadyForQuery);
-        }
-        Ok(guard)
+    /// The session, which is `None` only before startup completed (pgwire does not dispatch
+    /// queries then, so callers treat it as a protocol slip).
+    async fn session(&self) -> tokio::sync::MutexGuard<'_, Option<F::Session>> {
+        self.session.lock().await
     }
 
     /// Parses a query string, turning a panic in the parser into an error.
@@ -182,7 +179,7 @@ impl<F: SessionFactory> SimpleQueryHandler for Connection<F> {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let mut guard = self.session().await?;
+        let mut guard = self.session().await;
         let Some(session) = guard.as_mut() else {
             return Err(PgWireError::NotReadyForQuery);
         };
@@ -218,7 +215,7 @@ impl<F: SessionFactory> QueryParser for Connection<F> {
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
-        let mut guard = self.session().await?;
+        let mut guard = self.session().await;
         let Some(session) = guard.as_mut() else {
             return Err(PgWireError::NotReadyForQuery);
         };
@@ -312,11 +309,18 @@ impl<F: SessionFactory> ExtendedQueryHandler for Extended<F> {
     {
         let params = decode_params(portal)?;
         let prepared = &portal.statement.statement;
-        let mut guard = self.0.session().await?;
+        let mut guard = self.0.session().await;
         let Some(session) = guard.as_mut() else {
             return Err(PgWireError::NotReadyForQuery);
         };
         let response = execute(session, &prepared.statement, &prepared.desc.params, params).await.map_err(to_pgwire)?;
+        // Encode with the types Describe announced, so binary results decode as the client expects.
+        let response = match (response, &prepared.desc.result) {
+            (ExecuteResponse::Rows { desc, rows }, Some(described)) if described.arity() == desc.arity() => {
+                ExecuteResponse::Rows { desc: described.clone(), rows }
+            }
+            (response, _) => response,
+        };
         // pgwire applies max_rows itself by suspending the portal between Executes.
         Ok(to_response(response, |columns| result_formats(Some(&portal.result_column_format), columns))?)
     }

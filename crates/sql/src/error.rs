@@ -25,6 +25,9 @@ pub enum SqlError {
     /// Aggregates where they are not allowed (WHERE, GROUP BY, nested): 42803 like `Grouping`.
     #[error("{0}")]
     InvalidGrouping(String),
+    /// ORDER BY/GROUP BY positions out of range, DISTINCT with ORDER BY outside the list: 42P10.
+    #[error("{0}")]
+    InvalidColumnReference(String),
     #[error("{0}")]
     InvalidObjectDefinition(String),
     #[error("{0}")]
@@ -64,6 +67,7 @@ impl SqlError {
             SqlError::Type(e) => e.sqlstate(),
             SqlError::Eval(e) => e.sqlstate(),
             SqlError::Grouping(_) | SqlError::InvalidGrouping(_) => "42803",
+            SqlError::InvalidColumnReference(_) => "42P10",
             SqlError::InvalidObjectDefinition(_) => "42P17",
             SqlError::InvalidParameter(_) => "22023",
             SqlError::WrongObjectType(_) => "42809",

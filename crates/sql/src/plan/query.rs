@@ -64,6 +64,9 @@ pub(crate) struct PlannedQuery {
     pub order_by: Vec<ColumnOrder>,
     pub limit: Option<usize>,
     pub offset: usize,
+    /// Per visible column: an untyped literal (`NULL`, `'x'`) resolved to text only for lack of
+    /// context, so that a set operation may still give it the other side's type.
+    pub unknown: Vec<bool>,
 }
 
 impl PlannedQuery {

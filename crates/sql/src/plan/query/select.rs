@@ -81,7 +81,7 @@ pub(crate) fn plan_select(
         None | Some(ast::Distinct::All) => {}
         Some(ast::Distinct::Distinct) => {
             if expr.arity() != visible {
-                return Err(SqlError::InvalidParameter(
+                return Err(SqlError::InvalidColumnReference(
                     "for SELECT DISTINCT, ORDER BY expressions must appear in select list".into(),
                 ));
             }
@@ -89,7 +89,7 @@ pub(crate) fn plan_select(
         }
         Some(ast::Distinct::On(_)) => {
             if !order.iter().zip(&distinct_key).all(|(o, k)| o.column == *k) {
-                return Err(SqlError::InvalidParameter(
+                return Err(SqlError::InvalidColumnReference(
                     "SELECT DISTINCT ON expressions must match initial ORDER BY expressions".into(),
                 ));
             }
@@ -102,7 +102,17 @@ pub(crate) fn plan_select(
             };
         }
     }
-    Ok(PlannedQuery { expr, desc, order_by: order, limit: None, offset: 0 })
+    let unknown = terms.iter().map(|t| matches!(t, Term::Expr(e) if is_unknown_literal(e))).collect();
+    Ok(PlannedQuery { expr, desc, order_by: order, limit: None, offset: 0, unknown })
+}
+
+/// `NULL` or a string literal, which PostgreSQL leaves untyped until context decides.
+fn is_unknown_literal(e: &ast::Expr) -> bool {
+    match e {
+        ast::Expr::Nested(inner) => is_unknown_literal(inner),
+        ast::Expr::Value(v) => matches!(v.value, ast::Value::Null) || v.value.clone().into_string().is_some(),
+        _ => false,
+    }
 }
 
 fn reject_unsupported(s: &ast::Select) -> Result<(), SqlError> {
@@ -271,7 +281,7 @@ fn plan_group_key(ecx: &ExprContext, g: &ast::Expr, terms: &[Term], names: &[Str
         let term = n
             .checked_sub(1)
             .and_then(|i| terms.get(i))
-            .ok_or_else(|| SqlError::InvalidParameter(format!("GROUP BY position {n} is not in select list")))?;
+            .ok_or_else(|| SqlError::InvalidColumnReference(format!("GROUP BY position {n} is not in select list")))?;
         if matches!(term, Term::Expr(e) if contains_aggregate(e)) {
             return Err(SqlError::InvalidGrouping("aggregate functions are not allowed in GROUP BY".into()));
         }
@@ -357,7 +367,7 @@ pub(crate) fn output_reference(e: &ast::Expr, names: &[String]) -> Result<Option
     if let Some(n) = ordinal(e) {
         return match n.checked_sub(1).filter(|&i| i < names.len()) {
             Some(i) => Ok(Some(i)),
-            None => Err(SqlError::InvalidParameter(format!("ORDER BY position {n} is not in select list"))),
+            None => Err(SqlError::InvalidColumnReference(format!("ORDER BY position {n} is not in select list"))),
         };
     }
     if let ast::Expr::Identifier(id) = e {

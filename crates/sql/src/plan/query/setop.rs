@@ -48,7 +48,7 @@ fn plan_query_body(qcx: &QueryContext, q: &ast::Query, outer: &[Scope]) -> Resul
     let mut planned = match q.body.as_ref() {
         ast::SetExpr::Select(s) => plan_select(qcx, s, order_by, outer)?,
         body => {
-            let (expr, desc) = plan_set_expr(qcx, body, outer)?;
+            let (expr, desc, unknown) = plan_set_expr(qcx, body, outer)?;
             let mut order = Vec::with_capacity(order_by.len());
             for o in order_by {
                 let column = output_reference(&o.expr, &desc.names)?.ok_or_else(|| {
@@ -59,7 +59,7 @@ fn plan_query_body(qcx: &QueryContext, q: &ast::Query, outer: &[Scope]) -> Resul
                 })?;
                 order.push(column_order(column, &o.options)?);
             }
-            PlannedQuery { expr, desc, order_by: order, limit: None, offset: 0 }
+            PlannedQuery { expr, desc, order_by: order, limit: None, offset: 0, unknown }
         }
     };
     let (limit, offset) = match &q.limit_clause {
@@ -94,24 +94,28 @@ fn constant_count(qcx: &QueryContext, e: &ast::Expr, what: &str) -> Result<Optio
     }
 }
 
+/// A set expression, typed: its relation (exactly the visible columns), their description, and
+/// which are untyped literals.
+type SetPlan = (RelationExpr, RelationDesc, Vec<bool>);
+
 /// A set expression as a relation of exactly its visible columns.
-fn plan_set_expr(
-    qcx: &QueryContext,
-    body: &ast::SetExpr,
-    outer: &[Scope],
-) -> Result<(RelationExpr, RelationDesc), SqlError> {
+fn plan_set_expr(qcx: &QueryContext, body: &ast::SetExpr, outer: &[Scope]) -> Result<SetPlan, SqlError> {
     match body {
         ast::SetExpr::Select(s) => {
             let planned = plan_select(qcx, s, &[], outer)?;
-            let desc = planned.desc.clone();
-            Ok((planned.into_relation(), desc))
+            let (desc, unknown) = (planned.desc.clone(), planned.unknown.clone());
+            Ok((planned.into_relation(), desc, unknown))
         }
         ast::SetExpr::Query(q) => {
             let planned = plan_query(qcx, q, outer)?;
-            let desc = planned.desc.clone();
-            Ok((planned.into_relation(), desc))
+            let (desc, unknown) = (planned.desc.clone(), planned.unknown.clone());
+            Ok((planned.into_relation(), desc, unknown))
         }
-        ast::SetExpr::Values(values) => plan_values(qcx, values, outer),
+        ast::SetExpr::Values(values) => {
+            let (rel, desc) = plan_values(qcx, values, outer)?;
+            let unknown = vec![false; desc.arity()];
+            Ok((rel, desc, unknown))
+        }
         ast::SetExpr::SetOperation { left, op, set_quantifier, right } => {
             let all = match set_quantifier {
                 ast::SetQuantifier::All => true,
@@ -126,22 +130,22 @@ fn plan_set_expr(
     }
 }
 
-fn set_operation(
-    op: &ast::SetOperator,
-    all: bool,
-    (lrel, ldesc): (RelationExpr, RelationDesc),
-    (rrel, rdesc): (RelationExpr, RelationDesc),
-) -> Result<(RelationExpr, RelationDesc), SqlError> {
+fn set_operation(op: &ast::SetOperator, all: bool, left: SetPlan, right: SetPlan) -> Result<SetPlan, SqlError> {
+    let ((lrel, ldesc, lunknown), (rrel, rdesc, runknown)) = (left, right);
     if ldesc.arity() != rdesc.arity() {
         return Err(SqlError::Parse(format!("each {op} query must have the same number of columns")));
     }
     let mut targets = Vec::with_capacity(ldesc.arity());
-    for (l, r) in ldesc.typ.columns.iter().zip(&rdesc.typ.columns) {
-        let scalar = func::common_type(&[l.scalar_type, r.scalar_type])?;
+    for (j, (l, r)) in ldesc.typ.columns.iter().zip(&rdesc.typ.columns).enumerate() {
+        let scalar = match (lunknown[j], runknown[j]) {
+            (true, false) => r.scalar_type,
+            (false, true) => l.scalar_type,
+            _ => func::common_type(&[l.scalar_type, r.scalar_type])?,
+        };
         targets.push(ColumnType::new(scalar, l.nullable || r.nullable));
     }
-    let l = cast_columns(lrel, &ldesc.typ.columns, &targets)?;
-    let r = cast_columns(rrel, &rdesc.typ.columns, &targets)?;
+    let l = cast_columns(lrel, &ldesc.typ.columns, &targets, &lunknown)?;
+    let r = cast_columns(rrel, &rdesc.typ.columns, &targets, &runknown)?;
     let (l, r) = if all { (l, r) } else { (l.distinct(), r.distinct()) };
     let expr = match op {
         ast::SetOperator::Union if all => l.union(r),
@@ -150,19 +154,27 @@ fn set_operation(
         // min(l, r) = l - max(l - r, 0)
         ast::SetOperator::Intersect => l.clone().union(l.union(r.negate()).threshold().negate()),
     };
+    let unknown = lunknown.iter().zip(&runknown).map(|(a, b)| *a && *b).collect();
     let desc = RelationDesc::new(ldesc.names.into_iter().zip(targets).collect());
-    Ok((expr, desc))
+    Ok((expr, desc, unknown))
 }
 
-/// Casts the columns of `rel` from `from` to `to` where they differ.
-fn cast_columns(rel: RelationExpr, from: &[ColumnType], to: &[ColumnType]) -> Result<RelationExpr, SqlError> {
+/// Casts the columns of `rel` from `from` to `to` where they differ (explicitly for untyped
+/// literals, which may become any type).
+fn cast_columns(
+    rel: RelationExpr,
+    from: &[ColumnType],
+    to: &[ColumnType],
+    unknown: &[bool],
+) -> Result<RelationExpr, SqlError> {
     if from.iter().zip(to).all(|(f, t)| f.scalar_type == t.scalar_type) {
         return Ok(rel);
     }
     let mut exprs = Vec::with_capacity(from.len());
     for (i, (f, t)) in from.iter().zip(to).enumerate() {
         let column = TypedExpr::new(ScalarExpr::Column(i), *f);
-        exprs.push(func::plan_cast(Operand::Typed(column), t.scalar_type, CastContext::Implicit)?.expr);
+        let context = if unknown[i] { CastContext::Explicit } else { CastContext::Implicit };
+        exprs.push(func::plan_cast(Operand::Typed(column), t.scalar_type, context)?.expr);
     }
     Ok(project_exprs(rel, exprs))
 }

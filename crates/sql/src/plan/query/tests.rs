@@ -208,7 +208,7 @@ fn order_by_limit_offset() {
     );
     assert_eq!(run("SELECT b FROM t ORDER BY b LIMIT 1 OFFSET 2"), vec![vec![Datum::Null]]);
     assert_eq!(run("SELECT a AS x FROM t ORDER BY x DESC")[0], vec![i(3)]);
-    assert_eq!(sqlstate("SELECT a FROM t ORDER BY 5"), "22023");
+    assert_eq!(sqlstate("SELECT a FROM t ORDER BY 5"), "42P10");
     // In a subquery, ORDER BY + LIMIT become a TopK.
     let (expr, _, _) = plan("SELECT * FROM (SELECT a FROM t ORDER BY a DESC LIMIT 1) s").unwrap();
     let mut topk = false;
@@ -231,6 +231,10 @@ fn set_operations() {
     let (_, desc, _) = plan("SELECT a FROM t UNION SELECT c FROM u").unwrap();
     assert_eq!(desc.typ.columns[0].scalar_type, ScalarType::Int64);
     assert_eq!(sqlstate("SELECT a, b FROM t UNION SELECT a FROM u"), "42601");
+    let (_, desc, _) = plan("SELECT 1, 'x' UNION ALL SELECT NULL, NULL UNION ALL SELECT NULL, 'y'").unwrap();
+    assert_eq!(desc.typ.columns[0].scalar_type, ScalarType::Int32);
+    assert_eq!(desc.typ.columns[1].scalar_type, ScalarType::Text);
+    assert_eq!(run("SELECT 1 UNION SELECT NULL ORDER BY 1"), vec![vec![i(1)], vec![Datum::Null]]);
 }
 
 #[test]
@@ -384,8 +388,8 @@ fn distinct_and_distinct_on() {
     let rows = run("SELECT DISTINCT ON (a) a, c FROM u ORDER BY a, c DESC");
     assert_eq!(rows, vec![vec![i(1), l(11)], vec![i(4), l(40)], vec![Datum::Null, l(50)]]);
     assert_eq!(run("SELECT DISTINCT ON (a) c FROM u").len(), 3);
-    assert_eq!(sqlstate("SELECT DISTINCT ON (a) a, c FROM u ORDER BY c"), "22023");
-    assert_eq!(sqlstate("SELECT DISTINCT b FROM t ORDER BY a"), "22023");
+    assert_eq!(sqlstate("SELECT DISTINCT ON (a) a, c FROM u ORDER BY c"), "42P10");
+    assert_eq!(sqlstate("SELECT DISTINCT b FROM t ORDER BY a"), "42P10");
 }
 
 #[test]
