@@ -109,3 +109,26 @@ async fn errors_carry_sqlstate_and_the_session_goes_on() {
     let row = client.query_one("SELECT 1", &[]).await.expect("session still usable");
     assert_eq!(row.get::<_, i32>(0), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_request_stops_a_running_query() {
+    let server = TestServer::start();
+    let client = server.connect().await;
+    client
+        .batch_execute("CREATE TABLE big (x int); INSERT INTO big SELECT * FROM generate_series(1, 400)")
+        .await
+        .expect("setup");
+    let token = client.cancel_token();
+    let canceller = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        token.cancel_query(tokio_postgres::NoTls).await
+    });
+    // 64 million rows through a triple cross join: far longer than the cancel's delay.
+    let started = std::time::Instant::now();
+    let err = client.simple_query("SELECT count(*) FROM big a, big b, big c").await.expect_err("query was canceled");
+    assert_eq!(err.code().map(|c| c.code()), Some("57014"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(30));
+    canceller.await.expect("cancel task").expect("cancel request sent");
+    let row = client.query_one("SELECT count(*) FROM big", &[]).await.expect("session usable after cancel");
+    assert_eq!(row.get::<_, i64>(0), 400);
+}

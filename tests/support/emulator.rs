@@ -28,6 +28,9 @@ const START_DEADLINE: Duration = Duration::from_secs(90);
 const STATE_DEADLINE: Duration = Duration::from_secs(30);
 const POLL: Duration = Duration::from_millis(50);
 
+/// The emulator's data file inside the data directory.
+const DATA_FILE: &str = "kinesis-data.json";
+
 /// Serialises `npm ci` between tests of one binary.
 static NPM_LOCK: Mutex<()> = Mutex::new(());
 
@@ -79,17 +82,26 @@ impl Emulator {
         &self.client
     }
 
-    /// Stops the emulator gracefully (it writes its data on SIGTERM), killing it after a deadline.
+    /// Stops the emulator so that its data survives: on SIGTERM it writes its data file, but then
+    /// waits for open client connections (a reader's keep-alive) before exiting, so once the file
+    /// has been rewritten and is stable the process is killed.
     pub fn kill(&mut self) {
         let Some(mut child) = self.child.take() else { return };
+        let data_file = self.data_dir.join(DATA_FILE);
+        let before = file_state(&data_file);
         let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
-        // Writing the data can take a while on a busy machine; killing early would lose records.
         let deadline = Instant::now() + Duration::from_secs(30);
+        let mut last = before.clone();
         while Instant::now() < deadline {
             if let Ok(Some(_)) = child.try_wait() {
                 return;
             }
-            std::thread::sleep(POLL);
+            std::thread::sleep(Duration::from_millis(150));
+            let now = file_state(&data_file);
+            if now.is_some() && now != before && now == last {
+                break;
+            }
+            last = now;
         }
         let _ = child.kill();
         let _ = child.wait();
@@ -136,7 +148,9 @@ impl Emulator {
             .env("SHOULD_PERSIST_DATA", "true")
             .env("LOAD_DATA_IF_EXISTS", "true")
             .env("PERSIST_PATH", &self.data_dir)
-            .env("PERSIST_INTERVAL", "200ms")
+            .env("PERSIST_FILE_NAME", DATA_FILE)
+            // Data is written on SIGTERM (see `kill`); periodic writes would only race with it.
+            .env("PERSIST_INTERVAL", "1h")
             .env("LOG_LEVEL", "WARN")
             .env("CREATE_STREAM_DURATION", duration)
             .env("DELETE_STREAM_DURATION", duration)
@@ -277,6 +291,12 @@ fn ensure_installed() -> PathBuf {
         assert!(status.success(), "`npm ci --prefix {}` failed: {status}", emulator_dir.display());
     }
     package_dir
+}
+
+/// Modification time and length of a file, to see when a write has finished.
+fn file_state(path: &Path) -> Option<(std::time::SystemTime, u64)> {
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.modified().ok()?, meta.len()))
 }
 
 /// A loopback port that was free a moment ago.

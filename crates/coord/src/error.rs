@@ -10,6 +10,10 @@ pub enum CoordError {
     Dataflow(#[from] freshet_repr::DataflowError),
     #[error("canceling statement due to user request")]
     Canceled,
+    #[error("current transaction is aborted, commands ignored until end of transaction block")]
+    TransactionAborted,
+    #[error("a transaction that has written cannot read: COMMIT (or ROLLBACK) first")]
+    ReadAfterWriteInTransaction,
     #[error("{0}")]
     Storage(String),
     #[error("unrecognized configuration parameter \"{0}\"")]
@@ -30,6 +34,8 @@ impl CoordError {
             CoordError::Sql(e) => e.sqlstate(),
             CoordError::Dataflow(e) => e.sqlstate(),
             CoordError::Canceled => "57014",
+            CoordError::TransactionAborted => "25P02",
+            CoordError::ReadAfterWriteInTransaction => "25000",
             CoordError::Storage(_) => "58030",
             CoordError::UnknownVariable(_) => "42704",
             CoordError::NotNullViolation { .. } => "23502",

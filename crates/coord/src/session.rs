@@ -61,11 +61,23 @@ impl CancelToken {
     }
 }
 
+/// An explicit transaction block (BEGIN ... COMMIT/ROLLBACK).
+///
+/// Table writes are buffered and committed together at COMMIT; ROLLBACK discards them. A read after
+/// a write in the same block is refused (it could not see the buffered writes). Catalog changes take
+/// effect at once and are not undone by ROLLBACK.
+#[derive(Default)]
+struct Transaction {
+    writes: Vec<(freshet_repr::GlobalId, Row, freshet_repr::Diff)>,
+    failed: bool,
+}
+
 pub struct Session {
     pub(crate) client: CoordClient,
     id: u32,
     pub(crate) variables: HashMap<String, String>,
     cancel: CancelToken,
+    transaction: Option<Transaction>,
 }
 
 const SERVER_VERSION: &str = "15.0";
@@ -98,7 +110,7 @@ impl Session {
             "server_version_full".into(),
             format!("PostgreSQL {SERVER_VERSION} (Freshet {}) on {}", env!("CARGO_PKG_VERSION"), std::env::consts::ARCH),
         );
-        Session { client, id, variables, cancel: CancelToken::default() }
+        Session { client, id, variables, cancel: CancelToken::default(), transaction: None }
     }
 
     /// This session's number (the wire's process id).
@@ -135,10 +147,14 @@ impl Session {
         let params = Params { types: param_types.iter().copied().map(Some).collect(), values: params };
         self.set_statement_timestamp();
         let cancel = self.cancel.clone();
-        tokio::select! {
+        let result = tokio::select! {
             result = self.plan_and_execute(statement, &params) => result,
             _ = cancel.canceled() => Err(CoordError::Canceled),
+        };
+        if let (Err(_), Some(transaction)) = (&result, self.transaction.as_mut()) {
+            transaction.failed = true;
         }
+        result
     }
 
     async fn plan_and_execute(&mut self, statement: &Statement, params: &Params) -> Result<ExecuteResponse, CoordError> {
@@ -148,6 +164,16 @@ impl Session {
             let plan = freshet_sql::plan(&plan_catalog, statement, params)?;
             (plan, plan_catalog.resolved())
         };
+        if let Some(transaction) = &self.transaction {
+            let ends_block = matches!(plan, Plan::Commit | Plan::Rollback);
+            if transaction.failed && !ends_block {
+                return Err(CoordError::TransactionAborted);
+            }
+            let reads = matches!(plan, Plan::Select { .. } | Plan::Mutate { .. });
+            if reads && !transaction.writes.is_empty() {
+                return Err(CoordError::ReadAfterWriteInTransaction);
+            }
+        }
         self.execute_plan(plan, depends_on).await
     }
 
@@ -157,8 +183,14 @@ impl Session {
             | Plan::CreateSource { .. }
             | Plan::CreateView { .. }
             | Plan::Drop { .. } => crate::ddl::execute(&self.client, plan, depends_on).await,
-            Plan::Insert { target, rows } => crate::write::insert(&self.client, target, rows).await,
-            Plan::Mutate { target, selection, kind } => crate::write::mutate(&self.client, target, selection, kind).await,
+            Plan::Insert { target, rows } => {
+                let apply = write_target(&mut self.transaction);
+                crate::write::insert(&self.client, target, rows, apply).await
+            }
+            Plan::Mutate { target, selection, kind } => {
+                let apply = write_target(&mut self.transaction);
+                crate::write::mutate(&self.client, target, selection, kind, apply).await
+            }
             Plan::Select { expr, desc, finishing } => crate::read::select(&self.client, expr, desc, &finishing).await,
             Plan::Explain { expr } => Ok(crate::read::explain(&expr)),
             Plan::ShowObjects { kind } => crate::read::show_objects(&self.client, kind).await,
@@ -171,10 +203,23 @@ impl Session {
                 self.variables.insert(key, value);
                 Ok(ExecuteResponse::tag("SET"))
             }
-            // Each statement commits on its own; transaction blocks are accepted for drivers.
-            Plan::StartTransaction => Ok(ExecuteResponse::tag("BEGIN")),
-            Plan::Commit => Ok(ExecuteResponse::tag("COMMIT")),
-            Plan::Rollback => Ok(ExecuteResponse::tag("ROLLBACK")),
+            Plan::StartTransaction => {
+                self.transaction.get_or_insert_with(Transaction::default);
+                Ok(ExecuteResponse::tag("BEGIN"))
+            }
+            Plan::Commit => match self.transaction.take() {
+                Some(Transaction { failed: true, .. }) => Ok(ExecuteResponse::tag("ROLLBACK")),
+                Some(transaction) => {
+                    let _guard = self.client.inner.write_lock.lock().await;
+                    crate::write::commit(&self.client, transaction.writes)?;
+                    Ok(ExecuteResponse::tag("COMMIT"))
+                }
+                None => Ok(ExecuteResponse::tag("COMMIT")),
+            },
+            Plan::Rollback => {
+                self.transaction = None;
+                Ok(ExecuteResponse::tag("ROLLBACK"))
+            }
             Plan::Empty => Ok(ExecuteResponse::Empty),
         }
     }
@@ -220,6 +265,14 @@ impl Session {
         .into_iter()
         .filter_map(|(wire, key)| Some((wire.to_string(), self.variables.get(key)?.clone())))
         .collect()
+    }
+}
+
+/// Writes go to the open transaction's buffer, or are committed at once.
+fn write_target(transaction: &mut Option<Transaction>) -> crate::write::Apply<'_> {
+    match transaction.as_mut() {
+        Some(transaction) => crate::write::Apply::Buffer(&mut transaction.writes),
+        None => crate::write::Apply::Now,
     }
 }
 

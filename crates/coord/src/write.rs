@@ -1,5 +1,6 @@
 //! Table writes: INSERT, UPDATE and DELETE. A write is durable (fsynced to the table log) before
-//! it is applied to the cluster and acknowledged.
+//! it is applied to the cluster and acknowledged. Inside an explicit transaction the computed
+//! changes are buffered and committed together, at one timestamp, by COMMIT.
 
 use freshet_expr::RelationExpr;
 use freshet_repr::{Datum, Diff, GlobalId, Row};
@@ -8,13 +9,37 @@ use freshet_storage::LogBatch;
 
 use crate::{CoordClient, CoordError, ExecuteResponse};
 
-pub async fn insert(client: &CoordClient, target: GlobalId, rows: RelationExpr) -> Result<ExecuteResponse, CoordError> {
+/// Where a statement's changes go: applied now (autocommit), or buffered in a transaction.
+pub enum Apply<'a> {
+    Now,
+    Buffer(&'a mut Vec<(GlobalId, Row, Diff)>),
+}
+
+impl Apply<'_> {
+    fn apply(self, client: &CoordClient, target: GlobalId, updates: Vec<(Row, Diff)>) -> Result<(), CoordError> {
+        let updates = updates.into_iter().map(|(row, diff)| (target, row, diff));
+        match self {
+            Apply::Now => commit(client, updates.collect()),
+            Apply::Buffer(buffer) => {
+                buffer.extend(updates);
+                Ok(())
+            }
+        }
+    }
+}
+
+pub async fn insert(
+    client: &CoordClient,
+    target: GlobalId,
+    rows: RelationExpr,
+    apply: Apply<'_>,
+) -> Result<ExecuteResponse, CoordError> {
     let _guard = client.inner.write_lock.lock().await;
     let ts = crate::read::read_timestamp(client)?;
     let rows = crate::read::read_rows(client, &rows, ts).await?;
     check_not_null(client, target, &rows).await?;
     let count: Diff = rows.iter().map(|(_, d)| *d).sum();
-    commit(client, target, rows)?;
+    apply.apply(client, target, rows)?;
     Ok(ExecuteResponse::tag(format!("INSERT 0 {count}")))
 }
 
@@ -23,6 +48,7 @@ pub async fn mutate(
     target: GlobalId,
     selection: RelationExpr,
     kind: MutationKind,
+    apply: Apply<'_>,
 ) -> Result<ExecuteResponse, CoordError> {
     let _guard = client.inner.write_lock.lock().await;
     let ts = crate::read::read_timestamp(client)?;
@@ -44,19 +70,19 @@ pub async fn mutate(
         let inserted: Vec<(Row, Diff)> = updates.iter().filter(|(_, d)| *d > 0).cloned().collect();
         check_not_null(client, target, &inserted).await?;
     }
-    commit(client, target, updates)?;
+    apply.apply(client, target, updates)?;
     let verb = if matches!(kind, MutationKind::Delete) { "DELETE" } else { "UPDATE" };
     Ok(ExecuteResponse::tag(format!("{verb} {count}")))
 }
 
-/// Logs, fsyncs, and applies `updates` to `target` at a fresh write timestamp.
-fn commit(client: &CoordClient, target: GlobalId, updates: Vec<(Row, Diff)>) -> Result<(), CoordError> {
+/// Logs, fsyncs, and applies `updates` at one fresh write timestamp: all of them or none.
+pub fn commit(client: &CoordClient, updates: Vec<(GlobalId, Row, Diff)>) -> Result<(), CoordError> {
     if updates.is_empty() {
         return Ok(());
     }
     let mut oracle = client.oracle()?;
     let ts = oracle.write_ts();
-    let batch = LogBatch { ts, updates: updates.iter().map(|(row, diff)| (target, row.clone(), *diff)).collect() };
+    let batch = LogBatch { ts, updates };
     client
         .inner
         .table_log
@@ -65,7 +91,13 @@ fn commit(client: &CoordClient, target: GlobalId, updates: Vec<(Row, Diff)>) -> 
         .append(&batch)
         .map_err(|e| CoordError::Storage(e.to_string()))?;
     let cluster = client.cluster()?;
-    cluster.update_table(target, updates, ts);
+    let mut per_table: std::collections::BTreeMap<GlobalId, Vec<(Row, Diff)>> = Default::default();
+    for (id, row, diff) in batch.updates {
+        per_table.entry(id).or_default().push((row, diff));
+    }
+    for (id, rows) in per_table {
+        cluster.update_table(id, rows, ts);
+    }
     if oracle.advance_to(ts + 1) {
         cluster.advance_tables(ts + 1);
     }

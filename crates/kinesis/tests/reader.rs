@@ -206,7 +206,9 @@ async fn survives_an_emulator_restart_without_loss_or_duplicates() {
     let (_handle, events) = spawn(&client, |_| true, |_| StartPosition::TrimHorizon);
     events.wait_for_records(50).await;
 
+    let restart_started = Instant::now();
     emu.restart().await;
+    eprintln!("restart took {:?}", restart_started.elapsed());
     put_range(&emu, "s", 50..100).await;
     let records = events.wait_for_records(100).await;
     assert_eq!(assert_exactly_once_in_order(&records), expected(0..100));

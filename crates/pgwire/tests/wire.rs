@@ -249,9 +249,10 @@ async fn transactions_pass_through() {
     client.batch_execute("CREATE TABLE tx (a int)").await.unwrap();
     client.batch_execute("BEGIN; INSERT INTO tx VALUES (1); COMMIT").await.unwrap();
     client.batch_execute("BEGIN; INSERT INTO tx VALUES (2); ROLLBACK").await.unwrap();
-    // Whether ROLLBACK discards is the coordinator's decision; the wire only has to deliver the
-    // statements and keep the connection usable. What COMMIT committed must be there.
+    // COMMIT keeps its write, ROLLBACK discards its own.
     let row = client.query_one("SELECT count(*) FROM tx WHERE a = 1", &[]).await.unwrap();
+    assert_eq!(row.get::<_, i64>(0), 1);
+    let row = client.query_one("SELECT count(*) FROM tx", &[]).await.unwrap();
     assert_eq!(row.get::<_, i64>(0), 1);
     server.stop().await;
 }
