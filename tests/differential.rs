@@ -14,7 +14,8 @@ use tokio_postgres::{Client, SimpleQueryMessage};
 type Outcome = Result<Vec<Vec<Option<String>>>, String>;
 
 async fn run(client: &Client, sql: &str) -> Outcome {
-    let messages = client.simple_query(sql).await.map_err(|e| e.code().map(|c| c.code().to_string()).unwrap_or_default())?;
+    let messages =
+        client.simple_query(sql).await.map_err(|e| e.code().map(|c| c.code().to_string()).unwrap_or_default())?;
     let mut rows: Vec<Vec<Option<String>>> = messages
         .into_iter()
         .filter_map(|m| match m {

@@ -83,8 +83,7 @@ async fn create_stream_in(client: &aws_sdk_kinesis::Client, stream: &str, shards
     loop {
         let summary = client.describe_stream_summary().stream_name(stream).send().await;
         let active = summary.ok().and_then(|s| {
-            s.stream_description_summary()
-                .map(|d| d.stream_status() == &aws_sdk_kinesis::types::StreamStatus::Active)
+            s.stream_description_summary().map(|d| d.stream_status() == &aws_sdk_kinesis::types::StreamStatus::Active)
         });
         if active == Some(true) {
             return;
@@ -193,11 +192,11 @@ async fn records_flow_into_a_materialized_view_and_progress_advances() {
         let (shard, seq) = emulator.put_record("clicks", &format!("user-{i}"), record.as_bytes()).await;
         last_sequence.insert(shard, seq);
     }
-    eventually(&client, "SELECT page, hits, total_ms FROM per_page", &[
-        &["cart", "13", "247"],
-        &["help", "13", "260"],
-        &["home", "14", "273"],
-    ])
+    eventually(
+        &client,
+        "SELECT page, hits, total_ms FROM per_page",
+        &[&["cart", "13", "247"], &["help", "13", "260"], &["home", "14", "273"]],
+    )
     .await;
     let progress: Vec<Vec<String>> =
         last_sequence.iter().map(|(shard, seq)| vec![shard.clone(), seq.clone()]).collect();
@@ -243,7 +242,10 @@ async fn every_format_decodes_and_malformed_records_fail_queries_until_dropped()
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    assert!(error.contains("shard") && error.contains("sequence number") && error.contains("original bytes"), "{error}");
+    assert!(
+        error.contains("shard") && error.contains("sequence number") && error.contains("original bytes"),
+        "{error}"
+    );
     // A malformed CSV record breaks the CSV source and the views on it, but not the others.
     query(&client, "CREATE VIEW csv_ids AS SELECT column1 FROM as_csv").await.expect("view");
     emulator.put_record("mixed", "k3", b"only,two").await;
@@ -295,8 +297,11 @@ async fn invalid_create_source_statements_say_what_is_wrong() {
     ];
     for (sql, expected) in cases {
         let err = query(&client, &sql).await.expect_err(&sql);
-        assert!(err.contains(expected), "{sql}
-expected an error containing {expected:?}, got {err:?}");
+        assert!(
+            err.contains(expected),
+            "{sql}
+expected an error containing {expected:?}, got {err:?}"
+        );
     }
     query(&client, &format!("CREATE SOURCE s FROM KINESIS ARN '{arn}' FORMAT BYTES")).await.expect("valid source");
     let err = query(&client, &format!("CREATE SOURCE s FROM KINESIS ARN '{arn}' FORMAT BYTES")).await.expect_err("dup");
@@ -322,7 +327,11 @@ async fn emulator_restart_mid_stream_loses_and_duplicates_nothing() {
     for i in 50..100 {
         emulator.put_record("ledger", &format!("k{i}"), format!("{i}").as_bytes()).await;
     }
-    eventually(&client, "SELECT count(*), count(DISTINCT text), sum(text::int) FROM ledger", &[&["100", "100", "4950"]])
-        .await;
+    eventually(
+        &client,
+        "SELECT count(*), count(DISTINCT text), sum(text::int) FROM ledger",
+        &[&["100", "100", "4950"]],
+    )
+    .await;
     assert_eq!(count(&client, "SELECT count(*) FROM ledger").await, Ok(100));
 }

@@ -42,7 +42,8 @@ fn pg_command(program: PathBuf) -> Command {
 impl Postgres {
     pub fn start() -> Postgres {
         let bin = bin_dir();
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        let nanos =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
         let dir = std::env::temp_dir().join(format!("freshet-pg-{}-{nanos}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("pg temp dir");
         if is_root() {

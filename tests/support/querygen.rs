@@ -7,15 +7,14 @@
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-pub const SCHEMA: &[&str] = &[
-    "CREATE TABLE t1 (a int, b int, c text, d bigint)",
-    "CREATE TABLE t2 (a int, e int, f text)",
-];
+pub const SCHEMA: &[&str] =
+    &["CREATE TABLE t1 (a int, b int, c text, d bigint)", "CREATE TABLE t2 (a int, e int, f text)"];
 
 /// INSERT statements with seeded data: small value ranges so joins and groups collide, and NULLs.
 pub fn data(seed: u64) -> Vec<String> {
     let mut rng = StdRng::seed_from_u64(seed);
-    let mut int = |rng: &mut StdRng| if rng.random_bool(0.15) { "NULL".to_string() } else { rng.random_range(-3..8).to_string() };
+    let mut int =
+        |rng: &mut StdRng| if rng.random_bool(0.15) { "NULL".to_string() } else { rng.random_range(-3..8).to_string() };
     let text = |rng: &mut StdRng| ["'x'", "'y'", "'z'", "'Wq'", "''", "NULL"][rng.random_range(0..6)].to_string();
     let mut t1 = Vec::new();
     for _ in 0..40 {
@@ -96,7 +95,11 @@ impl QueryGen {
             5 => format!("{col} * {}", self.rng.random_range(-2..4)),
             6 => format!("COALESCE({col}, {})", self.rng.random_range(0..3)),
             7 => format!("abs({col})"),
-            _ => format!("CASE WHEN {} THEN {col} ELSE {} END", self.predicate(from, depth + 1), self.rng.random_range(0..9)),
+            _ => format!(
+                "CASE WHEN {} THEN {col} ELSE {} END",
+                self.predicate(from, depth + 1),
+                self.rng.random_range(0..9)
+            ),
         }
     }
 
@@ -123,8 +126,18 @@ impl QueryGen {
                 format!("{a} {op} {b}")
             }
             3 => format!("{} IS {}NULL", self.pick(&from.ints).to_string(), if self.chance(0.5) { "NOT " } else { "" }),
-            4 => format!("{} IN ({}, {}, NULL)", self.pick(&from.ints).to_string(), self.rng.random_range(0..4), self.rng.random_range(0..4)),
-            5 => format!("{} BETWEEN {} AND {}", self.pick(&from.ints).to_string(), self.rng.random_range(-2..2), self.rng.random_range(2..6)),
+            4 => format!(
+                "{} IN ({}, {}, NULL)",
+                self.pick(&from.ints).to_string(),
+                self.rng.random_range(0..4),
+                self.rng.random_range(0..4)
+            ),
+            5 => format!(
+                "{} BETWEEN {} AND {}",
+                self.pick(&from.ints).to_string(),
+                self.rng.random_range(-2..2),
+                self.rng.random_range(2..6)
+            ),
             6 => format!("{} = '{}'", self.pick(&from.texts).to_string(), ["x", "y", "z"][self.rng.random_range(0..3)]),
             _ => format!("{} LIKE '%{}%'", self.text_expr(from), ["x", "W", "k"][self.rng.random_range(0..3)]),
         };
@@ -184,12 +197,17 @@ impl QueryGen {
             return format!("SELECT {} FROM {}{where_}", aggs.join(", "), from.sql);
         }
         let key = if self.chance(0.7) { self.pick(&from.ints).to_string() } else { self.pick(&from.texts).to_string() };
-        let having = if self.chance(0.3) { format!(" HAVING count(*) > {}", self.rng.random_range(0..3)) } else { String::new() };
+        let having = if self.chance(0.3) {
+            format!(" HAVING count(*) > {}", self.rng.random_range(0..3))
+        } else {
+            String::new()
+        };
         format!("SELECT {key}, {} FROM {}{where_} GROUP BY {key}{having}", aggs.join(", "), from.sql)
     }
 
     fn set_operation(&mut self) -> String {
-        let op = ["UNION", "UNION ALL", "EXCEPT", "EXCEPT ALL", "INTERSECT", "INTERSECT ALL"][self.rng.random_range(0..6)];
+        let op =
+            ["UNION", "UNION ALL", "EXCEPT", "EXCEPT ALL", "INTERSECT", "INTERSECT ALL"][self.rng.random_range(0..6)];
         let left_from = From { sql: "t1".into(), ints: vec!["a".into(), "b".into()], texts: vec!["c".into()] };
         let right_from = From { sql: "t2".into(), ints: vec!["a".into(), "e".into()], texts: vec!["f".into()] };
         let (l, r) = (self.int_expr(&left_from, 1), self.int_expr(&right_from, 1));

@@ -22,7 +22,8 @@ pub struct TempDir(pub PathBuf);
 
 impl TempDir {
     pub fn new(label: &str) -> TempDir {
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        let nanos =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
         let path = std::env::temp_dir().join(format!("freshet-test-{label}-{}-{nanos}", std::process::id()));
         std::fs::create_dir_all(&path).expect("create temp dir");
         TempDir(path)
@@ -49,8 +50,7 @@ impl TestServer {
     pub fn start_with_env(env: Vec<(String, String)>) -> TestServer {
         let temp = TempDir::new("server");
         let data_dir = temp.0.join("data");
-        let mut server =
-            TestServer { child: None, port: free_port(), data_dir, env, _temp: Some(temp) };
+        let mut server = TestServer { child: None, port: free_port(), data_dir, env, _temp: Some(temp) };
         server.spawn();
         server
     }

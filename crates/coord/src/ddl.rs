@@ -10,7 +10,11 @@ use freshet_sql::{Plan, SqlError};
 use crate::catalog::{Catalog, CatalogEntry, EntryDetail};
 use crate::{CoordClient, CoordError, ExecuteResponse};
 
-pub async fn execute(client: &CoordClient, plan: Plan, depends_on: Vec<GlobalId>) -> Result<ExecuteResponse, CoordError> {
+pub async fn execute(
+    client: &CoordClient,
+    plan: Plan,
+    depends_on: Vec<GlobalId>,
+) -> Result<ExecuteResponse, CoordError> {
     match plan {
         Plan::CreateTable { name, desc, if_not_exists, create_sql } => {
             let mut catalog = client.inner.catalog.lock().await;
@@ -66,7 +70,9 @@ pub async fn execute(client: &CoordClient, plan: Plan, depends_on: Vec<GlobalId>
             }
             if let Some(old) = replaced {
                 if depends_on.contains(&old) {
-                    return Err(SqlError::InvalidObjectDefinition(format!("view \"{name}\" cannot depend on itself")).into());
+                    return Err(
+                        SqlError::InvalidObjectDefinition(format!("view \"{name}\" cannot depend on itself")).into()
+                    );
                 }
             }
             let id = catalog.allocate_id();

@@ -36,11 +36,27 @@ pub fn compare_rows(a: &Row, b: &Row, order: &[ColumnOrder]) -> Ordering {
         let (x, y) = (&a.datums()[o.column], &b.datums()[o.column]);
         let ordering = match (x, y) {
             (Datum::Null, Datum::Null) => Ordering::Equal,
-            (Datum::Null, _) => if o.nulls_last { Ordering::Greater } else { Ordering::Less },
-            (_, Datum::Null) => if o.nulls_last { Ordering::Less } else { Ordering::Greater },
+            (Datum::Null, _) => {
+                if o.nulls_last {
+                    Ordering::Greater
+                } else {
+                    Ordering::Less
+                }
+            }
+            (_, Datum::Null) => {
+                if o.nulls_last {
+                    Ordering::Less
+                } else {
+                    Ordering::Greater
+                }
+            }
             _ => {
                 let natural = x.cmp(y);
-                if o.desc { natural.reverse() } else { natural }
+                if o.desc {
+                    natural.reverse()
+                } else {
+                    natural
+                }
             }
         };
         if ordering != Ordering::Equal {

@@ -12,8 +12,8 @@ mod finishing;
 mod plan_catalog;
 mod read;
 mod recovery;
-mod source;
 pub mod session;
+mod source;
 mod timestamp;
 mod write;
 
@@ -62,8 +62,8 @@ impl CoordClient {
             CoordError::Storage(format!("cannot create data directory {}: {e}", config.data_dir.display()))
         })?;
         let catalog = Catalog::open(&config.data_dir)?;
-        let (table_log, batches) = TableLog::open(&config.data_dir.join("tables.log"))
-            .map_err(|e| CoordError::Storage(e.to_string()))?;
+        let (table_log, batches) =
+            TableLog::open(&config.data_dir.join("tables.log")).map_err(|e| CoordError::Storage(e.to_string()))?;
         let cluster_config =
             ClusterConfig { workers: config.workers.max(1), runtime: tokio::runtime::Handle::current() };
         let cluster = Cluster::start(cluster_config).map_err(CoordError::Internal)?;

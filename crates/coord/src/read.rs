@@ -30,7 +30,11 @@ pub fn read_timestamp(client: &CoordClient) -> Result<Timestamp, CoordError> {
 }
 
 /// The rows of `expr` as of `ts`.
-pub async fn read_rows(client: &CoordClient, expr: &RelationExpr, ts: Timestamp) -> Result<Vec<(Row, Diff)>, CoordError> {
+pub async fn read_rows(
+    client: &CoordClient,
+    expr: &RelationExpr,
+    ts: Timestamp,
+) -> Result<Vec<(Row, Diff)>, CoordError> {
     if let Some(rows) = crate::constant::try_eval(expr) {
         return Ok(rows.map_err(freshet_repr::DataflowError::from)?);
     }

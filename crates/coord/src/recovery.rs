@@ -44,7 +44,5 @@ fn consolidate(batches: Vec<LogBatch>) -> BTreeMap<GlobalId, Vec<(Row, Diff)>> {
             *sums.entry(id).or_default().entry(row).or_default() += diff;
         }
     }
-    sums.into_iter()
-        .map(|(id, rows)| (id, rows.into_iter().filter(|(_, d)| *d != 0).collect()))
-        .collect()
+    sums.into_iter().map(|(id, rows)| (id, rows.into_iter().filter(|(_, d)| *d != 0).collect())).collect()
 }

@@ -108,7 +108,11 @@ impl Session {
         variables.insert("database".into(), database.to_string());
         variables.insert(
             "server_version_full".into(),
-            format!("PostgreSQL {SERVER_VERSION} (Freshet {}) on {}", env!("CARGO_PKG_VERSION"), std::env::consts::ARCH),
+            format!(
+                "PostgreSQL {SERVER_VERSION} (Freshet {}) on {}",
+                env!("CARGO_PKG_VERSION"),
+                std::env::consts::ARCH
+            ),
         );
         Session { client, id, variables, cancel: CancelToken::default(), transaction: None }
     }
@@ -157,7 +161,11 @@ impl Session {
         result
     }
 
-    async fn plan_and_execute(&mut self, statement: &Statement, params: &Params) -> Result<ExecuteResponse, CoordError> {
+    async fn plan_and_execute(
+        &mut self,
+        statement: &Statement,
+        params: &Params,
+    ) -> Result<ExecuteResponse, CoordError> {
         let (plan, depends_on) = {
             let catalog = self.client.inner.catalog.lock().await;
             let plan_catalog = PlanCatalog::new(&catalog, &self.variables);
@@ -177,12 +185,15 @@ impl Session {
         self.execute_plan(plan, depends_on).await
     }
 
-    async fn execute_plan(&mut self, plan: Plan, depends_on: Vec<freshet_repr::GlobalId>) -> Result<ExecuteResponse, CoordError> {
+    async fn execute_plan(
+        &mut self,
+        plan: Plan,
+        depends_on: Vec<freshet_repr::GlobalId>,
+    ) -> Result<ExecuteResponse, CoordError> {
         match plan {
-            Plan::CreateTable { .. }
-            | Plan::CreateSource { .. }
-            | Plan::CreateView { .. }
-            | Plan::Drop { .. } => crate::ddl::execute(&self.client, plan, depends_on).await,
+            Plan::CreateTable { .. } | Plan::CreateSource { .. } | Plan::CreateView { .. } | Plan::Drop { .. } => {
+                crate::ddl::execute(&self.client, plan, depends_on).await
+            }
             Plan::Insert { target, rows } => {
                 let apply = write_target(&mut self.transaction);
                 crate::write::insert(&self.client, target, rows, apply).await
