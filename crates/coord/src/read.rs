@@ -39,10 +39,11 @@ pub async fn read_rows(
         return Ok(rows.map_err(freshet_repr::DataflowError::from)?);
     }
     let cluster = client.cluster()?;
-    let result = match expr {
-        // Reading a whole collection needs no dataflow: its arrangement answers directly.
-        RelationExpr::Get { id, .. } => cluster.peek(*id, ts).await,
-        _ => cluster.peek_expr(expr, ts).await,
+    // Maps, filters and projections over one stored collection need no dataflow: the workers
+    // evaluate them on the collection's arrangement.
+    let result = match freshet_expr::MapFilterProject::extract(expr) {
+        Some((id, mfp)) => cluster.peek_with(id, ts, mfp).await,
+        None => cluster.peek_expr(expr, ts).await,
     };
     Ok(result?)
 }

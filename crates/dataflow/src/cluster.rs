@@ -11,7 +11,7 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::thread::{JoinHandle, Thread};
 use std::time::Duration;
 
-use freshet_expr::RelationExpr;
+use freshet_expr::{MapFilterProject, RelationExpr};
 use freshet_repr::{DataflowError, Diff, EvalError, GlobalId, RelationDesc, Row, Timestamp};
 use freshet_storage::SourceDesc;
 
@@ -28,6 +28,9 @@ pub struct ClusterConfig {
     pub workers: usize,
     /// The runtime that source readers (async AWS SDK calls) run on.
     pub runtime: tokio::runtime::Handle,
+    /// Where sources keep their ingestion logs (`<data_dir>/sources/`); `None`: sources are not
+    /// persisted and re-read their streams from the start.
+    pub data_dir: Option<std::path::PathBuf>,
 }
 
 /// The rows of a collection at one timestamp, or the first error the collection holds then.
@@ -54,6 +57,7 @@ impl Cluster {
         let thread_tx = Mutex::new(thread_tx);
         let worker_shared = Arc::clone(&shared);
         let runtime = config.runtime.clone();
+        let data_dir = config.data_dir.clone();
         let (started_tx, started_rx) = mpsc::channel::<Result<(), String>>();
         let timely = std::thread::Builder::new()
             .name("freshet-timely".into())
@@ -65,7 +69,12 @@ impl Cluster {
                         let _ = tx.send((index, std::thread::current()));
                     }
                     if let Some(receiver) = receiver {
-                        crate::worker::run(worker, receiver, Arc::clone(&worker_shared), runtime.clone());
+                        let context = crate::worker::WorkerContext {
+                            shared: Arc::clone(&worker_shared),
+                            runtime: runtime.clone(),
+                            data_dir: data_dir.clone(),
+                        };
+                        crate::worker::run(worker, receiver, context);
                     }
                 });
                 match guards {
@@ -130,7 +139,9 @@ impl Cluster {
         self.send(Command::AdvanceTables { ts });
     }
 
-    /// Starts source `id` and its progress collection `progress_id`.
+    /// Starts source `id` and its progress collection `progress_id`. With a data directory, the
+    /// source first replays its log `<data_dir>/sources/<id>-w<worker>.log` at the original
+    /// timestamps and resumes its shards after the committed records; dropping it deletes the log.
     pub fn create_source(
         &self,
         id: GlobalId,
@@ -182,8 +193,14 @@ impl Cluster {
 
     /// Reads collection `id` as of `ts`, once its frontier has passed `ts`.
     pub async fn peek(&self, id: GlobalId, ts: Timestamp) -> PeekResult {
+        self.peek_with(id, ts, MapFilterProject::default()).await
+    }
+
+    /// Reads collection `id` as of `ts` through `mfp`, evaluated by the workers on their parts of
+    /// the arrangement: no dataflow is built.
+    pub async fn peek_with(&self, id: GlobalId, ts: Timestamp, mfp: MapFilterProject) -> PeekResult {
         let peek = self.register_peek();
-        self.send(Command::Peek { peek_id: peek.id, id, ts });
+        self.send(Command::Peek { peek_id: peek.id, id, ts, mfp });
         peek.collect(self.workers()).await
     }
 

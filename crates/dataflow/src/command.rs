@@ -5,7 +5,7 @@
 //! answers travel back through a separate responder table keyed by `peek_id`, so that the protocol
 //! could later cross process boundaries. This module must not hold channels or worker state.
 
-use freshet_expr::RelationExpr;
+use freshet_expr::{MapFilterProject, RelationExpr};
 use freshet_repr::{Diff, GlobalId, Row, Timestamp};
 use freshet_storage::SourceDesc;
 use serde::{Deserialize, Serialize};
@@ -40,11 +40,12 @@ pub enum Command {
     DropCollection {
         id: GlobalId,
     },
-    /// Reads `id` at `ts`; each worker answers `peek_id` once.
+    /// Reads `id` at `ts` and applies `mfp` to each row; each worker answers `peek_id` once.
     Peek {
         peek_id: u64,
         id: GlobalId,
         ts: Timestamp,
+        mfp: MapFilterProject,
     },
     /// Renders `expr` as of `ts` into a transient dataflow and peeks it.
     PeekExpr {

@@ -10,6 +10,7 @@ use differential_dataflow::operators::arrange::TraceAgent;
 use differential_dataflow::trace::cursor::cursor_list;
 use differential_dataflow::trace::implementations::KeySpine;
 use differential_dataflow::trace::{Cursor, TraceReader};
+use freshet_expr::MapFilterProject;
 use freshet_repr::{DataflowError, Diff, EvalError, Row, Timestamp};
 use timely::progress::Antichain;
 
@@ -96,6 +97,21 @@ where
         cursor.step_key(&storage);
     }
     out
+}
+
+/// Applies a peek's row pipeline to one worker's rows; an evaluation error fails the peek.
+pub fn apply_mfp(mfp: &MapFilterProject, answer: PeekResult) -> PeekResult {
+    let rows = answer?;
+    if mfp.is_identity() {
+        return Ok(rows);
+    }
+    let mut out = Vec::with_capacity(rows.len());
+    for (row, diff) in rows {
+        if let Some(row) = mfp.apply(&row)? {
+            out.push((row, diff));
+        }
+    }
+    Ok(out)
 }
 
 /// Merges the answers of all workers: the least error if any, else the consolidated rows.

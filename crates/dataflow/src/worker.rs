@@ -11,11 +11,12 @@
 //! except what is in `Shared` (frontiers and peek responders), so it could run in other processes.
 
 use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use differential_dataflow::input::InputSession;
-use freshet_expr::RelationExpr;
+use freshet_expr::{MapFilterProject, RelationExpr};
 use freshet_repr::{DataflowError, Diff, EvalError, GlobalId, Row, Timestamp};
 use freshet_storage::SourceDesc;
 use timely::dataflow::Scope;
@@ -26,7 +27,7 @@ use crate::cluster::PeekResult;
 use crate::command::Command;
 use crate::peek::CollectionTraces;
 use crate::render::{empty_errors, RenderContext, Rendered};
-use crate::source::{render_source, SourceToken};
+use crate::source::{render_durable_source, Persistence, SourceToken};
 
 /// How far a collection's `since` trails its upper, in milliseconds.
 pub const COMPACTION_LAG_MS: Timestamp = 1_000;
@@ -60,7 +61,8 @@ struct Maintained {
 
 /// What a pending peek reads.
 enum PeekTarget {
-    Collection(GlobalId),
+    /// A maintained collection, read through a row pipeline.
+    Collection(GlobalId, MapFilterProject),
     /// A transient dataflow built for this peek alone, dropped once answered.
     Transient {
         traces: Box<CollectionTraces>,
@@ -74,14 +76,23 @@ struct PendingPeek {
     target: PeekTarget,
 }
 
+/// What a worker is started with.
+pub struct WorkerContext {
+    pub shared: Arc<Shared>,
+    pub runtime: tokio::runtime::Handle,
+    /// Where sources keep their logs; `None`: sources are not persisted.
+    pub data_dir: Option<PathBuf>,
+}
+
 /// Everything one worker owns.
 pub struct WorkerState {
     shared: Arc<Shared>,
     runtime: tokio::runtime::Handle,
+    data_dir: Option<PathBuf>,
     collections: HashMap<GlobalId, Maintained>,
     tables: HashMap<GlobalId, InputSession<Timestamp, Row, Diff>>,
-    /// Source readers, by the dataflow that runs them.
-    sources: HashMap<usize, SourceToken>,
+    /// Source readers and source ids, by the dataflow that runs them.
+    sources: HashMap<usize, (SourceToken, GlobalId)>,
     /// The time the coordinator last advanced tables to.
     table_time: Timestamp,
     pending: Vec<PendingPeek>,
@@ -89,15 +100,11 @@ pub struct WorkerState {
 }
 
 /// Runs one worker until `Shutdown` arrives or the handle goes away.
-pub fn run(
-    worker: &mut Worker,
-    commands: mpsc::Receiver<Command>,
-    shared: Arc<Shared>,
-    runtime: tokio::runtime::Handle,
-) {
+pub fn run(worker: &mut Worker, commands: mpsc::Receiver<Command>, context: WorkerContext) {
     let mut state = WorkerState {
-        shared,
-        runtime,
+        shared: context.shared,
+        runtime: context.runtime,
+        data_dir: context.data_dir,
         collections: HashMap::new(),
         tables: HashMap::new(),
         sources: HashMap::new(),
@@ -136,8 +143,8 @@ impl WorkerState {
             }
             Command::CreateView { id, expr, as_of } => self.create_view(worker, id, &expr, as_of),
             Command::DropCollection { id } => self.drop_collection(worker, id),
-            Command::Peek { peek_id, id, ts } => {
-                self.pending.push(PendingPeek { peek_id, ts, target: PeekTarget::Collection(id) })
+            Command::Peek { peek_id, id, ts, mfp } => {
+                self.pending.push(PendingPeek { peek_id, ts, target: PeekTarget::Collection(id, mfp) })
             }
             Command::PeekExpr { peek_id, expr, ts } => self.peek_expr(worker, peek_id, &expr, ts),
             Command::AllowCompaction { id, since } => {
@@ -204,12 +211,13 @@ impl WorkerState {
     fn create_source(&mut self, worker: &mut Worker, ids: (GlobalId, GlobalId), name: &str, desc: &SourceDesc) {
         let dataflow = worker.next_dataflow_index();
         let runtime = self.runtime.clone();
+        let persistence = self.data_dir.clone().map(|data_dir| Persistence { data_dir, id: ids.0 });
         let (data, progress, token) = worker.dataflow_named(&format!("source-{name}"), |scope| {
-            let source = render_source(scope, name, desc, &runtime);
+            let source = render_durable_source(scope, name, desc, &runtime, persistence);
             let progress = Rendered { ok: source.progress, err: empty_errors(scope) };
             (arrange(source.data), arrange(progress), source.token)
         });
-        self.sources.insert(dataflow, token);
+        self.sources.insert(dataflow, (token, ids.0));
         self.register(ids.0, data, dataflow);
         self.register(ids.1, progress, dataflow);
     }
@@ -279,8 +287,15 @@ impl WorkerState {
         }
         // A source's dataflow also holds its progress collection: drop it when both are gone.
         if !self.collections.values().any(|m| m.dataflow == dataflow) {
-            self.sources.remove(&dataflow);
+            let source = self.sources.remove(&dataflow);
             worker.drop_dataflow(dataflow);
+            if let (Some((token, source_id)), Some(data_dir)) = (source, &self.data_dir) {
+                // Stop the reader first; every worker removes every file (removal is idempotent).
+                drop(token);
+                if let Err(error) = freshet_storage::source_log::remove_source_logs(data_dir, source_id) {
+                    tracing::error!(source = %source_id, %error, "cannot delete the logs of a dropped source");
+                }
+            }
         }
     }
 
@@ -303,8 +318,10 @@ impl WorkerState {
                 Some(Err(EvalError::Internal("the peek was cancelled".into()).into()))
             } else {
                 match &mut peek.target {
-                    PeekTarget::Collection(id) => match self.collections.get_mut(id) {
-                        Some(maintained) => maintained.traces.try_peek(peek.ts),
+                    PeekTarget::Collection(id, mfp) => match self.collections.get_mut(id) {
+                        Some(maintained) => {
+                            maintained.traces.try_peek(peek.ts).map(|answer| crate::peek::apply_mfp(mfp, answer))
+                        }
                         None => Some(Err(unknown_collection(*id))),
                     },
                     PeekTarget::Transient { traces, .. } => traces.try_peek(peek.ts),
@@ -353,8 +370,8 @@ impl WorkerState {
     fn compact(&mut self) {
         let mut holds: HashMap<GlobalId, Timestamp> = HashMap::new();
         for peek in &self.pending {
-            if let PeekTarget::Collection(id) = peek.target {
-                let hold = holds.entry(id).or_insert(peek.ts);
+            if let PeekTarget::Collection(id, _) = &peek.target {
+                let hold = holds.entry(*id).or_insert(peek.ts);
                 *hold = (*hold).min(peek.ts);
             }
         }

@@ -6,11 +6,13 @@
 
 pub mod agg;
 pub mod func;
+pub mod mfp;
 pub mod relation;
 pub mod scalar;
 pub mod table_func;
 
 pub use agg::{AggregateExpr, AggregateFunc};
+pub use mfp::MapFilterProject;
 pub use relation::{JoinKind, RelationExpr};
 pub use scalar::{ScalarExpr, TypedExpr};
 pub use table_func::TableFunc;
