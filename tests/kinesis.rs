@@ -335,3 +335,122 @@ async fn emulator_restart_mid_stream_loses_and_duplicates_nothing() {
     .await;
     assert_eq!(count(&client, "SELECT count(*) FROM ledger").await, Ok(100));
 }
+
+/// `demo.Order { string id = 1; int64 qty = 2; repeated string tags = 3; }` as a compiled
+/// FileDescriptorSet, the form `USING SCHEMA FILE` takes (what `protoc --descriptor_set_out` writes).
+fn order_descriptors() -> Vec<u8> {
+    use prost_reflect::prost::Message;
+    use prost_reflect::prost_types::field_descriptor_proto::{Label, Type};
+    use prost_reflect::prost_types::{DescriptorProto, FieldDescriptorProto, FileDescriptorProto, FileDescriptorSet};
+    let field = |name: &str, number: i32, ty: Type, label: Label| FieldDescriptorProto {
+        name: Some(name.into()),
+        number: Some(number),
+        r#type: Some(ty as i32),
+        label: Some(label as i32),
+        json_name: Some(name.into()),
+        ..Default::default()
+    };
+    let order = DescriptorProto {
+        name: Some("Order".into()),
+        field: vec![
+            field("id", 1, Type::String, Label::Optional),
+            field("qty", 2, Type::Int64, Label::Optional),
+            field("tags", 3, Type::String, Label::Repeated),
+        ],
+        ..Default::default()
+    };
+    let file = FileDescriptorProto {
+        name: Some("order.proto".into()),
+        package: Some("demo".into()),
+        syntax: Some("proto3".into()),
+        message_type: vec![order],
+        ..Default::default()
+    };
+    FileDescriptorSet { file: vec![file] }.encode_to_vec()
+}
+
+fn encode_order(descriptors: &[u8], id: &str, qty: i64, tags: &[&str]) -> Vec<u8> {
+    use prost_reflect::prost::Message;
+    use prost_reflect::{DescriptorPool, DynamicMessage, Value};
+    let pool = DescriptorPool::decode(descriptors).expect("descriptors");
+    let mut message = DynamicMessage::new(pool.get_message_by_name("demo.Order").expect("message"));
+    message.set_field_by_name("id", Value::String(id.into()));
+    message.set_field_by_name("qty", Value::I64(qty));
+    message.set_field_by_name("tags", Value::List(tags.iter().map(|t| Value::String(t.to_string())).collect()));
+    message.encode_to_vec()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn protobuf_source_has_one_typed_column_per_field() {
+    let emulator = Emulator::start().await;
+    emulator.create_stream("orders", 2).await;
+    let descriptors = order_descriptors();
+    let schema = server::TempDir::new("proto");
+    let schema_path = schema.0.join("order.desc");
+    std::fs::write(&schema_path, &descriptors).expect("write descriptor set");
+    emulator.put_record("orders", "a", &encode_order(&descriptors, "o-1", 3, &["new", "gift"])).await;
+    emulator.put_record("orders", "b", &encode_order(&descriptors, "o-2", 40, &[])).await;
+    let server = server_for(&emulator);
+    let client = server.connect().await;
+    let arn = emulator.stream_arn("orders");
+    query(
+        &client,
+        &format!(
+            "CREATE SOURCE orders FROM KINESIS ARN '{arn}' FORMAT PROTOBUF MESSAGE 'demo.Order' USING SCHEMA FILE '{}'",
+            schema_path.display()
+        ),
+    )
+    .await
+    .expect("protobuf source");
+    let columns = query(&client, "SHOW COLUMNS FROM orders").await.expect("columns");
+    let types: Vec<(String, String)> =
+        columns.into_iter().map(|r| (r[0].clone().unwrap_or_default(), r[2].clone().unwrap_or_default())).collect();
+    assert_eq!(
+        types,
+        vec![("id".into(), "text".into()), ("qty".into(), "bigint".into()), ("tags".into(), "jsonb".into())]
+    );
+    eventually(
+        &client,
+        "SELECT id, qty * 2, tags->>0, jsonb_array_length(tags) FROM orders",
+        &[&["o-1", "6", "new", "2"], &["o-2", "80", "NULL", "0"]],
+    )
+    .await;
+    let missing = query(
+        &client,
+        &format!(
+            "CREATE SOURCE bad FROM KINESIS ARN '{arn}' FORMAT PROTOBUF MESSAGE 'demo.Nope' USING SCHEMA FILE '{}'",
+            schema_path.display()
+        ),
+    )
+    .await
+    .expect_err("unknown message");
+    assert!(missing.contains("demo.Nope"), "{missing}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_stream_becomes_an_error_of_its_source_only() {
+    let emulator = Emulator::start().await;
+    emulator.create_stream("doomed", 1).await;
+    emulator.create_stream("steady", 1).await;
+    emulator.put_record("doomed", "k", b"before").await;
+    emulator.put_record("steady", "k", b"fine").await;
+    let server = server_for(&emulator);
+    let client = server.connect().await;
+    for name in ["doomed", "steady"] {
+        let arn = emulator.stream_arn(name);
+        query(&client, &format!("CREATE SOURCE {name} FROM KINESIS ARN '{arn}' FORMAT TEXT")).await.expect("source");
+    }
+    eventually(&client, "SELECT text FROM doomed", &[&["before"]]).await;
+    emulator.delete_stream("doomed").await;
+    let deadline = Instant::now() + DEADLINE;
+    let error = loop {
+        match query(&client, "SELECT count(*) FROM doomed").await {
+            Err(e) => break e,
+            Ok(rows) => assert!(Instant::now() < deadline, "deleting the stream raised no error: {rows:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(error.contains("doomed"), "the error names the source or stream: {error}");
+    emulator.put_record("steady", "k", b"still").await;
+    eventually(&client, "SELECT text FROM steady", &[&["fine"], &["still"]]).await;
+}
