@@ -167,6 +167,12 @@ async fn reference_page_examples_run_verbatim() {
     let sql = shown[0][1].clone().unwrap_or_default();
     assert!(sql.contains("'<redacted>'") && !sql.contains("'secret_access_key'"), "secret not redacted: {sql}");
     assert!(sql.contains("access_key_id = 'access_key_id'"), "key id is not a secret: {sql}");
+    // The catalog stores the secret (sources restart with it) but only its owner may read it.
+    use std::os::unix::fs::PermissionsExt;
+    let catalog = server.data_dir().join("catalog.json");
+    let mode = std::fs::metadata(&catalog).expect("catalog file").permissions().mode();
+    assert_eq!(mode & 0o077, 0, "catalog.json is readable by others: {mode:o}");
+    assert!(!server.log().contains("secret_access_key'"), "the server log shows a secret");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
