@@ -48,8 +48,9 @@ pub async fn read_rows(
     Ok(result?)
 }
 
-pub fn explain(expr: &RelationExpr) -> ExecuteResponse {
-    let text = format!("{expr:#?}");
+pub async fn explain(client: &CoordClient, expr: &RelationExpr) -> ExecuteResponse {
+    let catalog = client.inner.catalog.lock().await;
+    let text = expr.explain(&|id| catalog.get(id).map(|e| e.name.clone()));
     ExecuteResponse::text_rows(&["QUERY PLAN"], text.lines().map(|l| vec![l.to_string()]).collect())
 }
 

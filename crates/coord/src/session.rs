@@ -203,7 +203,7 @@ impl Session {
                 crate::write::mutate(&self.client, target, selection, kind, apply).await
             }
             Plan::Select { expr, desc, finishing } => crate::read::select(&self.client, expr, desc, &finishing).await,
-            Plan::Explain { expr } => Ok(crate::read::explain(&expr)),
+            Plan::Explain { expr } => Ok(crate::read::explain(&self.client, &expr).await),
             Plan::ShowObjects { kind } => crate::read::show_objects(&self.client, kind).await,
             Plan::ShowColumns { id } => crate::read::show_columns(&self.client, id).await,
             Plan::ShowCreate { kind, name } => crate::read::show_create(&self.client, kind, &name).await,

@@ -5,6 +5,7 @@
 //! cast). It must not know SQL syntax, catalogs, timely/differential, or the wire protocol.
 
 pub mod agg;
+pub mod explain;
 pub mod func;
 pub mod mfp;
 pub mod relation;
