@@ -132,3 +132,16 @@ async fn cancel_request_stops_a_running_query() {
     let row = client.query_one("SELECT count(*) FROM big", &[]).await.expect("session usable after cancel");
     assert_eq!(row.get::<_, i64>(0), 400);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn psql_shows_notices() {
+    let server = TestServer::start();
+    let output = std::process::Command::new("psql")
+        .arg(server.url())
+        .args(["-v", "ON_ERROR_STOP=1", "-c", "CREATE TABLE t (a int)", "-c", "CREATE TABLE IF NOT EXISTS t (a int)"])
+        .output()
+        .expect("run psql");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("NOTICE:  relation \"t\" already exists, skipping"), "psql printed: {stderr}");
+}

@@ -14,11 +14,13 @@ pub async fn execute(
     client: &CoordClient,
     plan: Plan,
     depends_on: Vec<GlobalId>,
+    notices: &mut Vec<String>,
 ) -> Result<ExecuteResponse, CoordError> {
     match plan {
         Plan::CreateTable { name, desc, if_not_exists, create_sql } => {
             let mut catalog = client.inner.catalog.lock().await;
             if exists(&catalog, &name, if_not_exists, ObjectKind::Table)? {
+                notices.push(skipping(&name));
                 return Ok(ExecuteResponse::tag("CREATE TABLE"));
             }
             let id = catalog.allocate_id();
@@ -32,6 +34,7 @@ pub async fn execute(
             crate::source::check_reachable(&source).await?;
             let mut catalog = client.inner.catalog.lock().await;
             if exists(&catalog, &name, if_not_exists, ObjectKind::Source)? {
+                notices.push(skipping(&name));
                 return Ok(ExecuteResponse::tag("CREATE SOURCE"));
             }
             exists(&catalog, &progress_name, false, ObjectKind::Progress)?;
@@ -54,6 +57,8 @@ pub async fn execute(
                 detail: EntryDetail::Progress { source_id: id },
             };
             catalog.transact(vec![source_entry.clone(), progress_entry], &[])?;
+            // A new source starts from the stream's beginning, whatever a crash left behind.
+            remove_source_logs(client, id)?;
             start_source(client, &source_entry)?;
             Ok(ExecuteResponse::tag("CREATE SOURCE"))
         }
@@ -66,6 +71,7 @@ pub async fn execute(
                 _ => None,
             };
             if replaced.is_none() && exists(&catalog, &name, if_not_exists, kind)? {
+                notices.push(skipping(&name));
                 return Ok(ExecuteResponse::tag(tag));
             }
             if let Some(old) = replaced {
@@ -95,6 +101,10 @@ pub async fn execute(
     }
 }
 
+fn skipping(name: &str) -> String {
+    format!("relation \"{name}\" already exists, skipping")
+}
+
 /// Whether `name` is taken: `Ok(true)` means "skip, IF NOT EXISTS"; taken without it is an error.
 fn exists(catalog: &Catalog, name: &str, if_not_exists: bool, kind: ObjectKind) -> Result<bool, CoordError> {
     match catalog.by_name(name) {
@@ -119,6 +129,12 @@ pub fn start_source(client: &CoordClient, entry: &CatalogEntry) -> Result<(), Co
         client.cluster()?.create_source(entry.id, *progress_id, &entry.name, source, &entry.desc);
     }
     Ok(())
+}
+
+/// Deletes the ingestion logs of source `id`.
+pub fn remove_source_logs(client: &CoordClient, id: GlobalId) -> Result<(), CoordError> {
+    freshet_storage::source_log::remove_source_logs(&client.inner.data_dir, id)
+        .map_err(|e| CoordError::Storage(format!("cannot delete the logs of source {id}: {e}")))
 }
 
 pub fn start_view(client: &CoordClient, id: GlobalId, expr: &RelationExpr) -> Result<(), CoordError> {

@@ -78,6 +78,8 @@ pub struct Session {
     pub(crate) variables: HashMap<String, String>,
     cancel: CancelToken,
     transaction: Option<Transaction>,
+    /// Notices raised by the statements run since the wire last collected them.
+    notices: Vec<String>,
 }
 
 const SERVER_VERSION: &str = "15.0";
@@ -114,7 +116,7 @@ impl Session {
                 std::env::consts::ARCH
             ),
         );
-        Session { client, id, variables, cancel: CancelToken::default(), transaction: None }
+        Session { client, id, variables, cancel: CancelToken::default(), transaction: None, notices: Vec::new() }
     }
 
     /// This session's number (the wire's process id).
@@ -192,7 +194,7 @@ impl Session {
     ) -> Result<ExecuteResponse, CoordError> {
         match plan {
             Plan::CreateTable { .. } | Plan::CreateSource { .. } | Plan::CreateView { .. } | Plan::Drop { .. } => {
-                crate::ddl::execute(&self.client, plan, depends_on).await
+                crate::ddl::execute(&self.client, plan, depends_on, &mut self.notices).await
             }
             Plan::Insert { target, rows } => {
                 let apply = write_target(&mut self.transaction);
@@ -215,6 +217,9 @@ impl Session {
                 Ok(ExecuteResponse::tag("SET"))
             }
             Plan::StartTransaction => {
+                if self.transaction.is_some() {
+                    self.notices.push("there is already a transaction in progress".into());
+                }
                 self.transaction.get_or_insert_with(Transaction::default);
                 Ok(ExecuteResponse::tag("BEGIN"))
             }
@@ -249,6 +254,11 @@ impl Session {
             .map(|d| d.as_micros() as i64)
             .unwrap_or(0);
         self.variables.insert("statement_timestamp".into(), micros.to_string());
+    }
+
+    /// The notices (NOTICE severity) raised since the last call, oldest first.
+    pub fn take_notices(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.notices)
     }
 
     pub fn cancel_token(&self) -> CancelToken {

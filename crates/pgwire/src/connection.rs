@@ -172,7 +172,7 @@ impl<F: SessionFactory> StartupHandler for Connection<F> {
 #[async_trait]
 impl<F: SessionFactory> SimpleQueryHandler for Connection<F> {
     /// Runs the statements in order and stops at the first error, as PostgreSQL does.
-    async fn do_query<C>(&self, _client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
+    async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
         C::PortalStore: PortalStore,
@@ -195,6 +195,7 @@ impl<F: SessionFactory> SimpleQueryHandler for Connection<F> {
             let result = execute(session, statement, &[], vec![]).await.and_then(|response| {
                 to_response(response, |columns| Ok(vec![WireFormat::Text; columns])).map_err(|e| error_info(&e))
             });
+            send_notices(client, session).await?;
             match result {
                 Ok(response) => responses.push(response),
                 Err(info) => {
@@ -297,7 +298,7 @@ impl<F: SessionFactory> ExtendedQueryHandler for Extended<F> {
 
     async fn do_query<C>(
         &self,
-        _client: &mut C,
+        client: &mut C,
         portal: &Portal<PreparedRef<F>>,
         _max_rows: usize,
     ) -> PgWireResult<Response>
@@ -313,7 +314,9 @@ impl<F: SessionFactory> ExtendedQueryHandler for Extended<F> {
         let Some(session) = guard.as_mut() else {
             return Err(PgWireError::NotReadyForQuery);
         };
-        let response = execute(session, &prepared.statement, &prepared.desc.params, params).await.map_err(to_pgwire)?;
+        let response = execute(session, &prepared.statement, &prepared.desc.params, params).await;
+        send_notices(client, session).await?;
+        let response = response.map_err(to_pgwire)?;
         // Encode with the types Describe announced, so binary results decode as the client expects.
         let response = match (response, &prepared.desc.result) {
             (ExecuteResponse::Rows { desc, rows }, Some(described)) if described.arity() == desc.arity() => {
@@ -324,6 +327,19 @@ impl<F: SessionFactory> ExtendedQueryHandler for Extended<F> {
         // pgwire applies max_rows itself by suspending the portal between Executes.
         Ok(to_response(response, |columns| result_formats(Some(&portal.result_column_format), columns))?)
     }
+}
+
+/// Sends the session's pending notices as NoticeResponse messages.
+async fn send_notices<C, S: WireSession>(client: &mut C, session: &mut S) -> PgWireResult<()>
+where
+    C: Sink<PgWireBackendMessage> + Unpin + Send,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    for message in session.take_notices() {
+        let info = ErrorInfo::new("NOTICE".to_string(), "00000".to_string(), message);
+        client.send(PgWireBackendMessage::NoticeResponse(info.into())).await?;
+    }
+    Ok(())
 }
 
 async fn send_statement_description<C, F: SessionFactory>(

@@ -39,6 +39,11 @@ pub trait WireSession: Send + 'static {
 
     /// ParameterStatus values for the startup handshake.
     fn startup_parameters(&self) -> Vec<(String, String)>;
+
+    /// Notices raised by the statements executed since the last call.
+    fn take_notices(&mut self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// Opens sessions for new connections.
@@ -79,6 +84,10 @@ impl WireSession for Session {
 
     fn startup_parameters(&self) -> Vec<(String, String)> {
         Session::startup_parameters(self)
+    }
+
+    fn take_notices(&mut self) -> Vec<String> {
+        Session::take_notices(self)
     }
 }
 
