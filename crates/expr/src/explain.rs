@@ -65,26 +65,8 @@ impl RelationExpr {
             }
         };
         let _ = writeln!(out, "{indent}{line}");
-        self.for_each_input(|input| input.explain_into(out, depth + 1, name));
-    }
-
-    fn for_each_input<'a>(&'a self, mut f: impl FnMut(&'a RelationExpr)) {
-        match self {
-            RelationExpr::Constant { .. } | RelationExpr::Get { .. } => {}
-            RelationExpr::Map { input, .. }
-            | RelationExpr::Filter { input, .. }
-            | RelationExpr::Project { input, .. }
-            | RelationExpr::FlatMap { input, .. }
-            | RelationExpr::Reduce { input, .. }
-            | RelationExpr::Distinct { input }
-            | RelationExpr::Negate { input }
-            | RelationExpr::Threshold { input }
-            | RelationExpr::TopK { input, .. } => f(input),
-            RelationExpr::Join { left, right, .. } => {
-                f(left);
-                f(right);
-            }
-            RelationExpr::Union { inputs } => inputs.iter().for_each(f),
+        for input in self.inputs() {
+            input.explain_into(out, depth + 1, name);
         }
     }
 }

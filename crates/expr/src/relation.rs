@@ -149,8 +149,15 @@ impl RelationExpr {
     /// Calls `f` on this node and every descendant, parents first.
     pub fn visit(&self, f: &mut impl FnMut(&RelationExpr)) {
         f(self);
+        for input in self.inputs() {
+            input.visit(f);
+        }
+    }
+
+    /// The direct inputs of this node, left to right.
+    pub fn inputs(&self) -> Vec<&RelationExpr> {
         match self {
-            RelationExpr::Constant { .. } | RelationExpr::Get { .. } => {}
+            RelationExpr::Constant { .. } | RelationExpr::Get { .. } => Vec::new(),
             RelationExpr::Map { input, .. }
             | RelationExpr::Filter { input, .. }
             | RelationExpr::Project { input, .. }
@@ -159,12 +166,9 @@ impl RelationExpr {
             | RelationExpr::Distinct { input }
             | RelationExpr::Negate { input }
             | RelationExpr::Threshold { input }
-            | RelationExpr::TopK { input, .. } => input.visit(f),
-            RelationExpr::Join { left, right, .. } => {
-                left.visit(f);
-                right.visit(f);
-            }
-            RelationExpr::Union { inputs } => inputs.iter().for_each(|i| i.visit(f)),
+            | RelationExpr::TopK { input, .. } => vec![input],
+            RelationExpr::Join { left, right, .. } => vec![left, right],
+            RelationExpr::Union { inputs } => inputs.iter().collect(),
         }
     }
 
