@@ -239,6 +239,10 @@ pub enum VariadicFunc {
     JsonbBuildObject,
     JsonbBuildArray,
     MakeDate,
+    /// `(more_than_one_row bool, value)`: raises `MultipleRowsFromSubquery` (21000) when the first
+    /// argument is true, else yields the second. The planner's check that a scalar subquery
+    /// produced at most one row, evaluated as data so that the error reaches the query's result.
+    SingleRowCheck,
 }
 
 impl UnaryFunc {
@@ -444,6 +448,11 @@ impl VariadicFunc {
             Least => Ok(datums.into_iter().filter(|d| !d.is_null()).min().unwrap_or(Datum::Null)),
             Concat | ConcatWs => string::eval_concat(self, &datums),
             JsonbBuildObject | JsonbBuildArray => jsonb::eval_build(self, &datums),
+            SingleRowCheck => match datums.as_slice() {
+                [Datum::Bool(true), _] => Err(EvalError::MultipleRowsFromSubquery),
+                [_, value] => Ok(value.clone()),
+                _ => Err(EvalError::Internal(format!("SingleRowCheck applied to {datums:?}"))),
+            },
             _ if datums.iter().any(Datum::is_null) => Ok(Datum::Null),
             Substr | SplitPart | Replace | Lpad | Rpad | RegexpReplace => string::eval_variadic(self, &datums),
             MakeDate => datetime::make_date(&datums),
@@ -465,6 +474,7 @@ impl VariadicFunc {
             }
             JsonbBuildObject | JsonbBuildArray => ColumnType::new(ScalarType::Jsonb, false),
             MakeDate => ColumnType::new(ScalarType::Date, any_nullable),
+            SingleRowCheck => inputs.get(1).copied().unwrap_or(ColumnType::new(ScalarType::Text, true)),
         }
     }
 }

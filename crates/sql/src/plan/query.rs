@@ -7,18 +7,21 @@
 //!
 //! Layout: `scope` (names in FROM), `expr` (scalar expressions), `func` (function calls and
 //! special forms), `from` (FROM and joins), `select` (one SELECT block with grouping and ORDER BY),
-//! `setop` (whole queries: WITH, set operations, LIMIT), `subquery` (subqueries in expressions).
+//! `setop` (whole queries: WITH, set operations, LIMIT), `subquery` (subqueries in expressions,
+//! and the decorrelation of correlated ones), `srf` (set-returning functions in the select list).
 
-mod decorrelate;
 mod expr;
 mod from;
 mod func;
 mod scope;
 mod select;
 mod setop;
+mod srf;
 mod subquery;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_correlated;
 #[cfg(test)]
 mod testutil;
 
@@ -44,6 +47,17 @@ pub(crate) struct QueryContext<'a> {
     pub param_types: RefCell<BTreeMap<usize, ScalarType>>,
     /// Common table expressions in scope, innermost last.
     pub ctes: RefCell<Vec<CteDef>>,
+    /// The enclosing query's columns for the next query planned, set by `subquery` when it
+    /// decorrelates: that query's SELECT cross joins them into its FROM and outputs them first.
+    pub correlation: RefCell<Option<Correlation>>,
+}
+
+/// Distinct values of an enclosing query's columns (`rel`) and their names (`scope`, marked
+/// correlated), offered to a subquery so that it can be planned without correlation.
+#[derive(Clone, Debug)]
+pub(crate) struct Correlation {
+    pub rel: RelationExpr,
+    pub scope: Scope,
 }
 
 /// One planned `WITH` entry.
@@ -103,7 +117,13 @@ impl PlannedQuery {
 
 impl<'a> QueryContext<'a> {
     pub fn new(catalog: &'a dyn SessionCatalog, params: &'a Params) -> Self {
-        QueryContext { catalog, params, param_types: RefCell::new(BTreeMap::new()), ctes: RefCell::new(Vec::new()) }
+        QueryContext {
+            catalog,
+            params,
+            param_types: RefCell::new(BTreeMap::new()),
+            ctes: RefCell::new(Vec::new()),
+            correlation: RefCell::new(None),
+        }
     }
 
     /// The types of `$1..$n` (n the highest used or hinted): hints first, then inferred types,

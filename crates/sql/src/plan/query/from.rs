@@ -6,12 +6,10 @@ use freshet_expr::{table_func, JoinKind, RelationExpr, ScalarExpr};
 use freshet_repr::{ColumnType, RelationDesc, RelationType, Row};
 use sqlparser::ast;
 
-use std::cell::RefCell;
-
-use super::decorrelate::{decorrelate, fill_defaults, is_correlation_error, Output};
 use super::expr::{conjuncts, plan_expr, ExprContext};
 use super::scope::{normalize_ident, object_name, Scope, ScopeItem};
-use super::{setop, QueryContext};
+use super::subquery::is_correlation_error;
+use super::{setop, subquery, Correlation, QueryContext};
 use crate::catalog::ItemKind;
 use crate::SqlError;
 
@@ -81,8 +79,8 @@ fn plan_table_with_joins(qcx: &QueryContext, twj: &ast::TableWithJoins, outer: &
     Ok(acc)
 }
 
-/// `, LATERAL (subquery)`: uncorrelated, a cross join; correlated by equalities, decorrelated and
-/// joined on them.
+/// `, LATERAL (subquery)`: uncorrelated, a cross join; correlated, planned once per distinct left
+/// row (see `subquery`) and joined back on all left columns, NULL-safely.
 fn plan_lateral(
     qcx: &QueryContext,
     left: Planned,
@@ -100,25 +98,25 @@ fn plan_lateral(
             join(qcx, left, (planned.into_relation(), scope), JoinKind::Inner, &ast::JoinConstraint::None, outer)
         }
         Err(e) if is_correlation_error(&e) => {
+            // Decorrelated: planned once per distinct row of the left side, joined back on it.
             let (lrel, lscope) = left;
-            let cell = RefCell::new(lrel);
-            let ecx = ExprContext::new(qcx, &lscope, "FROM").with_outer(outer).with_rel(&cell);
-            let sub = decorrelate(&ecx, subquery, Output::KeysAndValues)?.ok_or(e)?;
-            let (k, n) = (sub.outer_keys.len(), sub.value_types.len());
-            let (value_names, value_types) = (sub.value_names.clone(), sub.value_types.clone());
-            let lrel = cell.into_inner();
-            let (sub_rel, outer_keys) = fill_defaults(lrel.clone(), sub);
             let la = lscope.arity();
+            let corr = Correlation { rel: lrel.clone().distinct(), scope: lscope.clone().into_correlated() };
+            let (sub_rel, k, desc) = match subquery::plan_with_correlation(qcx, subquery, outer, corr) {
+                Ok(planned) => planned,
+                Err(inner) if is_correlation_error(&inner) => return Err(e),
+                Err(inner) => return Err(inner),
+            };
+            let types = sub_rel.typ().columns;
             let join = RelationExpr::Join {
                 left: Box::new(lrel),
                 right: Box::new(sub_rel),
-                left_key: outer_keys,
-                right_key: (0..k).map(ScalarExpr::Column).collect(),
+                left_key: subquery::null_safe(subquery::columns(0..la), &types),
+                right_key: subquery::null_safe(subquery::columns(0..k), &types),
                 residual: vec![],
                 kind: JoinKind::Inner,
             };
-            let rel = join.project((0..la).chain(la + k..la + k + n).collect());
-            let desc = RelationDesc::new(value_names.into_iter().zip(value_types).collect());
+            let rel = join.project((0..la).chain(la + k..la + k + desc.arity()).collect());
             let scope = aliased(Scope::from_desc(None, &desc), alias.as_ref())?;
             Ok((rel, lscope.concat(scope)))
         }

@@ -81,7 +81,14 @@ pub(crate) struct Grouping<'a> {
     pub aggs: RefCell<Vec<AggregateExpr>>,
     /// Subqueries of the SELECT list and HAVING, joined after the Reduce (whose arity is only
     /// known at the end): (relation, left key over the Reduce's output).
-    pub pending: RefCell<Vec<(RelationExpr, Vec<ScalarExpr>)>>,
+    pub pending: RefCell<Vec<PendingJoin>>,
+}
+
+/// A subquery to left-join onto a Reduce's output.
+pub(crate) struct PendingJoin {
+    pub rel: RelationExpr,
+    pub left_key: Vec<ScalarExpr>,
+    pub right_key: Vec<ScalarExpr>,
 }
 
 /// Columns of subqueries joined after a Reduce are numbered from here until the Reduce is built.
@@ -92,11 +99,12 @@ impl<'a> Grouping<'a> {
         Grouping { input, keys, aggs: RefCell::new(Vec::new()), pending: RefCell::new(Vec::new()) }
     }
 
-    /// Records a subquery join to make after the Reduce; returns its placeholder column offset.
-    pub fn defer_join(&self, rel: RelationExpr, left_key: Vec<ScalarExpr>) -> usize {
+    /// Records a subquery join to make after the Reduce, on `left_key` (over the Reduce's output)
+    /// = `right_key` (over `rel`); returns its placeholder column offset.
+    pub fn defer_join_on(&self, rel: RelationExpr, left_key: Vec<ScalarExpr>, right_key: Vec<ScalarExpr>) -> usize {
         let mut pending = self.pending.borrow_mut();
-        let offset = PENDING_BASE + pending.iter().map(|(r, _)| r.arity()).sum::<usize>();
-        pending.push((rel, left_key));
+        let offset = PENDING_BASE + pending.iter().map(|p| p.rel.arity()).sum::<usize>();
+        pending.push(PendingJoin { rel, left_key, right_key });
         offset
     }
 
@@ -317,6 +325,9 @@ fn plan_function_call(ecx: &ExprContext, f: &ast::Function) -> Result<Planned, S
             ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e)) => operands.push(plan_operand(ecx, e)?),
             other => return Err(SqlError::Unsupported(format!("argument {other} of {name}"))),
         }
+    }
+    if super::srf::is_table_function(&name) {
+        return super::srf::plan_call(ecx, &name, operands);
     }
     call(&name, operands)
 }

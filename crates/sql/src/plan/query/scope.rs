@@ -16,6 +16,9 @@ pub(crate) struct ScopeItem {
     pub in_star: bool,
     /// Whether an unqualified name finds it (false for the per-side copies of a USING column).
     pub unqualified: bool,
+    /// A column of the enclosing query made available to a decorrelated subquery: names of the
+    /// subquery's own FROM shadow it.
+    pub correlated: bool,
 }
 
 /// The columns visible to expressions of one query level.
@@ -26,7 +29,7 @@ pub(crate) struct Scope {
 
 impl ScopeItem {
     pub fn new(table: Option<String>, name: String, typ: ColumnType) -> Self {
-        ScopeItem { table, name, typ, in_star: true, unqualified: true }
+        ScopeItem { table, name, typ, in_star: true, unqualified: true, correlated: false }
     }
 }
 
@@ -55,8 +58,15 @@ impl Scope {
     /// Finds a column. `Ok(None)` when nothing matches; an error when an unqualified name is
     /// ambiguous.
     pub fn resolve(&self, table: Option<&str>, name: &str) -> Result<Option<usize>, SqlError> {
+        match self.resolve_among(table, name, false)? {
+            Some(i) => Ok(Some(i)),
+            None => self.resolve_among(table, name, true),
+        }
+    }
+
+    fn resolve_among(&self, table: Option<&str>, name: &str, correlated: bool) -> Result<Option<usize>, SqlError> {
         let mut found = None;
-        for (i, item) in self.items.iter().enumerate() {
+        for (i, item) in self.items.iter().enumerate().filter(|(_, item)| item.correlated == correlated) {
             let matches = match table {
                 Some(t) => item.table.as_deref() == Some(t) && item.name == name,
                 None => item.unqualified && item.name == name,
@@ -81,9 +91,20 @@ impl Scope {
                     return Err(SqlError::UnknownRelation(t.to_string()));
                 }
                 // A USING column belongs to `t.*` through its per-side copy.
-                Ok((0..self.items.len()).filter(|&i| self.items[i].table.as_deref() == Some(t)).collect())
+                Ok((0..self.items.len())
+                    .filter(|&i| self.items[i].table.as_deref() == Some(t) && !self.items[i].correlated)
+                    .collect())
             }
         }
+    }
+
+    /// The same columns as the enclosing query's columns seen from a decorrelated subquery.
+    pub fn into_correlated(mut self) -> Scope {
+        for item in &mut self.items {
+            item.correlated = true;
+            item.in_star = false;
+        }
+        self
     }
 
     /// Renames every column's table (an alias on a join or a derived table), and optionally the

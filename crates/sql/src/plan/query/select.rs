@@ -1,5 +1,7 @@
 //! One SELECT block: FROM, WHERE, GROUP BY/HAVING with aggregates, the select list, DISTINCT, and
-//! the ORDER BY of the query it heads (which may need hidden columns).
+//! the ORDER BY of the query it heads (which may need hidden columns). A decorrelated subquery's
+//! SELECT also cross joins the enclosing query's distinct columns into its FROM, outputs them
+//! first and groups by them (see `subquery`).
 
 use std::cell::RefCell;
 
@@ -10,9 +12,9 @@ use sqlparser::ast;
 
 use super::expr::{column_name, conjuncts, plan_expr, ExprContext};
 use super::from::{filter_into, plan_from};
-use super::func::{contains_aggregate, default_row, Grouping, PENDING_BASE};
+use super::func::{contains_aggregate, default_row, Grouping, PendingJoin, PENDING_BASE};
 use super::scope::{normalize_ident, object_name, Scope};
-use super::{PlannedQuery, QueryContext};
+use super::{Correlation, PlannedQuery, QueryContext};
 use crate::SqlError;
 
 /// One select list entry after `*` expansion.
@@ -30,9 +32,15 @@ pub(crate) fn plan_select(
     s: &ast::Select,
     order_by: &[ast::OrderByExpr],
     outer: &[Scope],
+    correlation: Option<&Correlation>,
 ) -> Result<PlannedQuery, SqlError> {
     reject_unsupported(s)?;
     let (rel, scope) = plan_from(qcx, &s.from, outer)?;
+    // A decorrelated subquery: the enclosing query's distinct columns come first, cross joined.
+    let (rel, scope) = match correlation {
+        Some(c) => (cross_join(c.rel.clone(), rel), c.scope.clone().concat(scope)),
+        None => (rel, scope),
+    };
     let rel = RefCell::new(rel);
     if let Some(selection) = &s.selection {
         let ecx = ExprContext::new(qcx, &scope, "WHERE").with_outer(outer).with_rel(&rel);
@@ -43,6 +51,10 @@ pub(crate) fn plan_select(
         rel.replace(filtered);
     }
     let (terms, names) = expand_select_list(&scope, &s.projection)?;
+    super::srf::check_select_list(terms.iter().filter_map(|t| match t {
+        Term::Expr(e) => Some(*e),
+        Term::Column(_) => None,
+    }))?;
     let group_by = match &s.group_by {
         ast::GroupByExpr::Expressions(exprs, modifiers) if modifiers.is_empty() => exprs.as_slice(),
         _ => return Err(SqlError::Unsupported("GROUP BY ALL and GROUP BY modifiers".into())),
@@ -66,12 +78,22 @@ pub(crate) fn plan_select(
     let all_orders: Vec<ast::OrderByExpr> = order_by.iter().cloned().chain(distinct_on).collect();
     let base = ExprContext::new(qcx, &scope, "SELECT").with_outer(outer).with_rel(&rel);
     let (rel, outputs, hidden, mut order) = if aggregating {
-        plan_grouped(base, &terms, &names, group_by, s.having.as_ref(), &all_orders)?
+        plan_grouped(base, &terms, &names, group_by, s.having.as_ref(), &all_orders, correlation)?
     } else {
         let outputs = plan_terms(&base, &terms)?;
         let mut hidden = Vec::new();
         let order = plan_order_by(&base, &all_orders, &outputs, &names, &mut hidden)?;
         (take(&rel), outputs, hidden, order)
+    };
+    let n = correlation.map_or(0, |c| c.scope.arity());
+    let (outputs, names) = if n > 0 {
+        order.iter_mut().for_each(|o| o.column += n);
+        let prefix =
+            scope.items[..n].iter().enumerate().map(|(i, item)| TypedExpr::new(ScalarExpr::Column(i), item.typ));
+        let prefix_names = (0..n).map(|i| format!("?outer{i}?"));
+        (prefix.chain(outputs).collect::<Vec<_>>(), prefix_names.chain(names).collect::<Vec<_>>())
+    } else {
+        (outputs, names)
     };
     let distinct_key: Vec<usize> = order.split_off(order_by.len()).into_iter().map(|o| o.column).collect();
     let visible = outputs.len();
@@ -95,14 +117,16 @@ pub(crate) fn plan_select(
             }
             expr = RelationExpr::TopK {
                 input: Box::new(expr),
-                group_key: distinct_key,
+                group_key: (0..n).chain(distinct_key).collect(),
                 order_by: order.clone(),
                 limit: Some(1),
                 offset: 0,
             };
         }
     }
-    let unknown = terms.iter().map(|t| matches!(t, Term::Expr(e) if is_unknown_literal(e))).collect();
+    let unknown = std::iter::repeat_n(false, n)
+        .chain(terms.iter().map(|t| matches!(t, Term::Expr(e) if is_unknown_literal(e))))
+        .collect();
     Ok(PlannedQuery { expr, desc, order_by: order, limit: None, offset: 0, unknown })
 }
 
@@ -216,10 +240,17 @@ fn plan_grouped(
     group_by: &[ast::Expr],
     having: Option<&ast::Expr>,
     order_by: &[ast::OrderByExpr],
+    correlation: Option<&Correlation>,
 ) -> Result<GroupedPlan, SqlError> {
     let rel = base.rel.ok_or_else(|| SqlError::Unsupported("grouping here".into()))?;
     let key_ecx = ExprContext { clause: "GROUP BY", ..base };
-    let mut keys = Vec::with_capacity(group_by.len());
+    // A decorrelated subquery groups by the enclosing query's columns first.
+    let n = correlation.map_or(0, |c| c.scope.arity());
+    let mut keys: Vec<TypedExpr> = base.scope.items[..n]
+        .iter()
+        .enumerate()
+        .map(|(i, item)| TypedExpr::new(ScalarExpr::Column(i), item.typ))
+        .collect();
     for g in group_by {
         let key = plan_group_key(&key_ecx, g, terms, names)?;
         if !keys.contains(&key) {
@@ -250,12 +281,13 @@ fn plan_grouped(
     };
     if grouping.keys.is_empty() {
         reduce = with_default_row(reduce, &aggregates, &agg_types);
+    } else if let Some(c) = correlation.filter(|_| grouping.keys.len() == n) {
+        reduce = with_default_rows(reduce, c.rel.clone(), n, &aggregates, &agg_types);
     }
     // Subquery columns were numbered from PENDING_BASE; they follow the Reduce's columns.
     let fix = |e: &mut ScalarExpr| e.permute(&|c| if c >= PENDING_BASE { reduce_arity + c - PENDING_BASE } else { c });
-    for (sub, mut left_key) in grouping.pending.take() {
+    for PendingJoin { rel: sub, mut left_key, right_key } in grouping.pending.take() {
         left_key.iter_mut().for_each(fix);
-        let right_key = (0..left_key.len()).map(ScalarExpr::Column).collect();
         reduce = RelationExpr::Join {
             left: Box::new(reduce),
             right: Box::new(sub),
@@ -326,6 +358,35 @@ fn with_default_row(
     let literals = defaults.iter().map(|(d, t)| ScalarExpr::Literal(d.clone(), t.scalar_type)).collect();
     let present = reduce.clone().project(vec![]).map(literals);
     RelationExpr::Union { inputs: vec![reduce, RelationExpr::Constant { rows: vec![(row, 1)], typ }, present.negate()] }
+}
+
+/// [`with_default_row`] per value of the enclosing query's columns (`outer`, distinct, `n` wide)
+/// that has no group: `reduce + (outer - keys of reduce) x defaults`.
+fn with_default_rows(
+    reduce: RelationExpr,
+    outer: RelationExpr,
+    n: usize,
+    aggregates: &[freshet_expr::AggregateExpr],
+    types: &[ColumnType],
+) -> RelationExpr {
+    let defaults = default_row(aggregates, types);
+    let typ = RelationType::new(defaults.iter().map(|(_, t)| *t).collect());
+    let row: Row = defaults.iter().map(|(d, _)| d.clone()).collect();
+    // Both are sets and the keys of `reduce` are a subset of `outer` (it was cross joined in).
+    let missing = outer.union(reduce.clone().project((0..n).collect()).negate());
+    let filled = cross_join(missing, RelationExpr::Constant { rows: vec![(row, 1)], typ });
+    reduce.union(filled)
+}
+
+pub(crate) fn cross_join(left: RelationExpr, right: RelationExpr) -> RelationExpr {
+    RelationExpr::Join {
+        left: Box::new(left),
+        right: Box::new(right),
+        left_key: vec![],
+        right_key: vec![],
+        residual: vec![],
+        kind: freshet_expr::JoinKind::Inner,
+    }
 }
 
 /// ORDER BY terms over the select list: output names and ordinals first, then expressions (as

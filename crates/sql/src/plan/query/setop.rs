@@ -28,6 +28,8 @@ pub(crate) fn plan_query(qcx: &QueryContext, q: &ast::Query, outer: &[Scope]) ->
 }
 
 fn plan_query_body(qcx: &QueryContext, q: &ast::Query, outer: &[Scope]) -> Result<PlannedQuery, SqlError> {
+    // Taken first, so that CTEs and nested queries do not see it.
+    let correlation = qcx.correlation.take();
     if let Some(with) = &q.with {
         if with.recursive {
             return Err(SqlError::Unsupported("WITH RECURSIVE".into()));
@@ -46,7 +48,10 @@ fn plan_query_body(qcx: &QueryContext, q: &ast::Query, outer: &[Scope]) -> Resul
         Some(_) => return Err(SqlError::Unsupported("ORDER BY ALL".into())),
     };
     let mut planned = match q.body.as_ref() {
-        ast::SetExpr::Select(s) => plan_select(qcx, s, order_by, outer)?,
+        ast::SetExpr::Select(s) => plan_select(qcx, s, order_by, outer, correlation.as_ref())?,
+        _ if correlation.is_some() => {
+            return Err(SqlError::Unsupported("correlated subqueries over set operations or VALUES".into()))
+        }
         body => {
             let (expr, desc, unknown) = plan_set_expr(qcx, body, outer)?;
             let mut order = Vec::with_capacity(order_by.len());
@@ -102,7 +107,7 @@ type SetPlan = (RelationExpr, RelationDesc, Vec<bool>);
 fn plan_set_expr(qcx: &QueryContext, body: &ast::SetExpr, outer: &[Scope]) -> Result<SetPlan, SqlError> {
     match body {
         ast::SetExpr::Select(s) => {
-            let planned = plan_select(qcx, s, &[], outer)?;
+            let planned = plan_select(qcx, s, &[], outer, None)?;
             let (desc, unknown) = (planned.desc.clone(), planned.unknown.clone());
             Ok((planned.into_relation(), desc, unknown))
         }
