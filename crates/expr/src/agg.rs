@@ -258,6 +258,10 @@ pub fn plan_aggregate(name: &str, distinct: bool, args: Vec<Operand>) -> Result<
         (AggregateFunc::BoolAnd | AggregateFunc::BoolOr, Some(_)) => return Err(undefined(name, &args)),
         (AggregateFunc::StringAgg { .. }, None | Some(ScalarType::Text)) => ScalarType::Text,
         (AggregateFunc::StringAgg { .. }, Some(_)) => return Err(undefined(name, &args)),
+        // PostgreSQL has no min/max for these types.
+        (AggregateFunc::Min | AggregateFunc::Max, Some(ScalarType::Bool | ScalarType::Jsonb | ScalarType::Bytes)) => {
+            return Err(undefined(name, &args))
+        }
         (_, Some(t)) => t,
         (_, None) => ScalarType::Text,
     };
@@ -366,5 +370,9 @@ mod tests {
         assert_eq!(plan_aggregate("sum", false, vec![col(ScalarType::Text)]).unwrap_err().sqlstate(), "42883");
         assert_eq!(plan_aggregate("median", false, vec![col(ScalarType::Int32)]).unwrap_err().sqlstate(), "42883");
         assert!(plan_aggregate("bool_and", false, vec![col(ScalarType::Bool)]).is_ok());
+        for t in [ScalarType::Bool, ScalarType::Jsonb, ScalarType::Bytes] {
+            assert_eq!(plan_aggregate("max", false, vec![col(t)]).unwrap_err().sqlstate(), "42883");
+        }
+        assert!(plan_aggregate("min", false, vec![col(ScalarType::Interval)]).is_ok());
     }
 }

@@ -101,7 +101,8 @@ mod tests {
     fn extracts_and_applies_steps_in_plan_order() {
         let typ = RelationType::new(vec![ColumnType::new(ScalarType::Int32, false); 2]);
         let get = RelationExpr::Get { id: GlobalId(7), typ };
-        let is_two = ScalarExpr::Column(0).call_binary(ScalarExpr::Literal(Datum::Int32(2), ScalarType::Int32), BinaryFunc::Eq);
+        let is_two =
+            ScalarExpr::Column(0).call_binary(ScalarExpr::Literal(Datum::Int32(2), ScalarType::Int32), BinaryFunc::Eq);
         let expr = get.filter(vec![is_two]).map(vec![ScalarExpr::Column(1)]).project(vec![2, 0]);
         let (id, mfp) = MapFilterProject::extract(&expr).expect("pure row pipeline");
         assert_eq!(id, GlobalId(7));

@@ -22,6 +22,9 @@ pub enum EvalError {
     StringDataRightTruncation(String),
     #[error("{0}")]
     DatetimeOutOfRange(String),
+    /// Date/time text that is not in any accepted format.
+    #[error("invalid input syntax for type {ty}: \"{text}\"")]
+    InvalidDatetimeFormat { ty: String, text: String },
     #[error("{0}")]
     InvalidRegex(String),
     /// Bytes that are not valid in the named encoding (`convert_from`).
@@ -54,6 +57,7 @@ impl EvalError {
             EvalError::MultipleRowsFromSubquery => "21000",
             EvalError::StringDataRightTruncation(_) => "22001",
             EvalError::DatetimeOutOfRange(_) => "22008",
+            EvalError::InvalidDatetimeFormat { .. } => "22007",
             EvalError::InvalidRegex(_) => "2201B",
             EvalError::CharacterNotInRepertoire(_) => "22021",
             EvalError::SubstringError(_) => "22011",

@@ -198,6 +198,21 @@ fn invalid(ty: ScalarType, text: &str) -> EvalError {
     EvalError::InvalidTextRepresentation { ty: ty.name().to_string(), text: text.to_string() }
 }
 
+/// PostgreSQL reports text shaped like a date/time whose fields are out of range (`2024-02-30`,
+/// hour 25) as 22008, and anything else it cannot parse as 22007.
+fn datetime_error(ty: ScalarType, text: &str) -> EvalError {
+    let t = text.trim();
+    let shaped = ty != ScalarType::Interval
+        && t.starts_with(|c: char| c.is_ascii_digit())
+        && t.contains('-')
+        && t.chars().all(|c| c.is_ascii_digit() || "-+:. TZ".contains(c));
+    if shaped {
+        EvalError::DatetimeOutOfRange(format!("date/time field value out of range: \"{text}\""))
+    } else {
+        EvalError::InvalidDatetimeFormat { ty: ty.name().to_string(), text: text.to_string() }
+    }
+}
+
 fn out_of_range(ty: ScalarType, text: &str) -> EvalError {
     EvalError::NumericOutOfRange(format!("value \"{text}\" is out of range for type {}", ty.name()))
 }
@@ -220,12 +235,14 @@ pub fn parse_datum(text: &str, ty: ScalarType) -> Result<Datum, EvalError> {
         ScalarType::Float64 => Datum::Float64(F64(parse_float(trimmed).ok_or_else(|| invalid(ty, text))?)),
         ScalarType::Numeric => Datum::Numeric(Numeric(BigDecimal::from_str(trimmed).map_err(|_| invalid(ty, text))?)),
         ScalarType::Text => Datum::Text(text.to_string()),
-        ScalarType::Bytes => Datum::Bytes(parse_bytea(text).ok_or_else(|| invalid(ty, text))?),
+        ScalarType::Bytes => Datum::Bytes(parse_bytea(text)?),
         ScalarType::Jsonb => Datum::Jsonb(Jsonb::parse(text).map_err(|_| invalid(ScalarType::Jsonb, text))?),
-        ScalarType::Date => Datum::Date(parse_date(trimmed).ok_or_else(|| invalid(ty, text))?),
-        ScalarType::Timestamp => Datum::Timestamp(parse_timestamp(trimmed).ok_or_else(|| invalid(ty, text))?),
-        ScalarType::TimestampTz => Datum::TimestampTz(parse_timestamptz(trimmed).ok_or_else(|| invalid(ty, text))?),
-        ScalarType::Interval => Datum::Interval(parse_interval(trimmed).ok_or_else(|| invalid(ty, text))?),
+        ScalarType::Date => Datum::Date(parse_date(trimmed).ok_or_else(|| datetime_error(ty, text))?),
+        ScalarType::Timestamp => Datum::Timestamp(parse_timestamp(trimmed).ok_or_else(|| datetime_error(ty, text))?),
+        ScalarType::TimestampTz => {
+            Datum::TimestampTz(parse_timestamptz(trimmed).ok_or_else(|| datetime_error(ty, text))?)
+        }
+        ScalarType::Interval => Datum::Interval(parse_interval(trimmed).ok_or_else(|| datetime_error(ty, text))?),
     })
 }
 
@@ -261,14 +278,23 @@ fn parse_float(s: &str) -> Option<f64> {
     }
 }
 
-fn parse_bytea(s: &str) -> Option<Vec<u8>> {
+/// Hex format errors are 22023 in PostgreSQL; escape format errors are 22P02.
+fn parse_bytea(s: &str) -> Result<Vec<u8>, EvalError> {
     if let Some(hex) = s.strip_prefix("\\x") {
         let hex: Vec<u8> = hex.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
         if !hex.len().is_multiple_of(2) {
-            return None;
+            return Err(EvalError::InvalidParameterValue("invalid hexadecimal data: odd number of digits".into()));
         }
-        return hex.chunks(2).map(|pair| u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok()).collect();
+        return hex
+            .chunks(2)
+            .map(|pair| std::str::from_utf8(pair).ok().and_then(|p| u8::from_str_radix(p, 16).ok()))
+            .collect::<Option<Vec<u8>>>()
+            .ok_or_else(|| EvalError::InvalidParameterValue("invalid hexadecimal digit".into()));
     }
+    parse_bytea_escape(s).ok_or_else(|| invalid(ScalarType::Bytes, s))
+}
+
+fn parse_bytea_escape(s: &str) -> Option<Vec<u8>> {
     // Escape format: backslash escapes octal triples and doubled backslashes.
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -402,6 +428,20 @@ mod tests {
         assert_eq!(parse_datum("12", ScalarType::Int32), Ok(Datum::Int32(12)));
         assert_eq!(parse_datum("99999999999", ScalarType::Int32).map_err(|e| e.sqlstate()), Err("22003"));
         assert_eq!(parse_datum("abc", ScalarType::Int32).map_err(|e| e.sqlstate()), Err("22P02"));
+    }
+
+    #[test]
+    fn bad_input_uses_postgres_sqlstates() {
+        let code = |text: &str, ty| parse_datum(text, ty).map_err(|e| e.sqlstate());
+        assert_eq!(code("not a date", ScalarType::Date), Err("22007"));
+        assert_eq!(code("2024-02-30", ScalarType::Date), Err("22008"));
+        assert_eq!(code("2024-13-01 00:00:00", ScalarType::Timestamp), Err("22008"));
+        assert_eq!(code("2024-01-01 25:00:00+00", ScalarType::TimestampTz), Err("22008"));
+        assert_eq!(code("forever", ScalarType::Interval), Err("22007"));
+        assert_eq!(code("\\xZZ", ScalarType::Bytes), Err("22023"));
+        assert_eq!(code("\\xabc", ScalarType::Bytes), Err("22023"));
+        assert_eq!(code("a\\9", ScalarType::Bytes), Err("22P02"));
+        assert_eq!(code("\\x0a", ScalarType::Bytes), Ok(Datum::Bytes(vec![10])));
     }
 
     #[test]

@@ -112,6 +112,10 @@ fn get<'a>(v: &'a Value, key: &Datum) -> Option<&'a Value> {
         (Value::Object(map), Datum::Text(k)) => map.get(k),
         (Value::Array(items), Datum::Int64(i)) => items.get(array_index(items.len(), *i)?),
         (Value::Array(items), Datum::Int32(i)) => items.get(array_index(items.len(), *i as i64)?),
+        // PostgreSQL treats a scalar as a one-element array for subscripting: `'"s"' -> 0` is `"s"`.
+        (Value::Object(_) | Value::Array(_), _) => None,
+        (scalar, Datum::Int64(i)) => array_index(1, *i).map(|_| scalar),
+        (scalar, Datum::Int32(i)) => array_index(1, *i as i64).map(|_| scalar),
         _ => None,
     }
 }
@@ -271,6 +275,10 @@ mod tests {
         assert_eq!(bin(BinaryFunc::JsonGet, arr.clone(), Datum::Int64(-1)), j("3"));
         assert_eq!(bin(BinaryFunc::JsonGet, arr.clone(), Datum::Int64(3)), Datum::Null);
         assert_eq!(bin(BinaryFunc::JsonGet, arr, Datum::text("0")), Datum::Null);
+        assert_eq!(bin(BinaryFunc::JsonGetText, j(r#""s""#), Datum::Int64(0)), Datum::text("s"));
+        assert_eq!(bin(BinaryFunc::JsonGet, j("5"), Datum::Int64(-1)), j("5"));
+        assert_eq!(bin(BinaryFunc::JsonGet, j("5"), Datum::Int64(1)), Datum::Null);
+        assert_eq!(bin(BinaryFunc::JsonGet, j(r#"{"a":1}"#), Datum::Int64(0)), Datum::Null);
         assert_eq!(bin(BinaryFunc::JsonGetPath, doc.clone(), Datum::text("{a,b,1}")), j("20"));
         assert_eq!(bin(BinaryFunc::JsonGetPathText, doc.clone(), Datum::text("{a,b,-1}")), Datum::text("30"));
         assert_eq!(

@@ -72,6 +72,15 @@ fn to_text(arg: Operand) -> Result<TypedExpr, TypeError> {
     plan_cast(arg, Text, CastContext::Explicit)
 }
 
+/// A `concat`/`concat_ws` value argument: booleans stay booleans so that evaluation can print them
+/// with the output function (`t`), not the text cast (`true`).
+fn concat_arg(arg: Operand) -> Result<TypedExpr, TypeError> {
+    match operand_type(&arg) {
+        Some(ScalarType::Bool) => coerce(arg, ScalarType::Bool),
+        _ => to_text(arg),
+    }
+}
+
 /// An argument taken as-is, with untyped literals read as text.
 fn as_is(arg: Operand) -> Result<TypedExpr, TypeError> {
     match operand_type(&arg) {
@@ -102,14 +111,16 @@ pub fn plan_function(name: &str, args: Vec<Operand>) -> Result<TypedExpr, TypeEr
                 _ => Err(TypeError::InvalidArgument("nullif: missing argument".into())),
             }
         }
-        ("concat", _) => Ok(variadic(VariadicFunc::Concat, args.into_iter().map(to_text).collect::<Result<_, _>>()?)),
+        ("concat", 1..) => {
+            Ok(variadic(VariadicFunc::Concat, args.into_iter().map(concat_arg).collect::<Result<_, _>>()?))
+        }
         ("concat_ws", 1..) => {
             let mut iter = args.into_iter();
             let mut exprs = match iter.next() {
                 Some(sep) => fixed("concat_ws", vec![sep], &[Text])?,
                 None => Vec::new(),
             };
-            exprs.extend(iter.map(to_text).collect::<Result<Vec<_>, _>>()?);
+            exprs.extend(iter.map(concat_arg).collect::<Result<Vec<_>, _>>()?);
             Ok(variadic(VariadicFunc::ConcatWs, exprs))
         }
         _ => plan_family(name, args),

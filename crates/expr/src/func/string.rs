@@ -209,7 +209,15 @@ pub(crate) fn eval_concat(func: &VariadicFunc, datums: &[Datum]) -> Result<Datum
         },
         _ => ("", datums),
     };
-    let parts = values.iter().filter(|d| !d.is_null()).map(|d| text("concat", d)).collect::<Result<Vec<_>, _>>()?;
+    let parts = values
+        .iter()
+        .filter(|d| !d.is_null())
+        .map(|d| match d {
+            // concat uses each type's output function, which spells booleans `t`/`f` (a cast says `true`).
+            Datum::Bool(b) => Ok(if *b { "t" } else { "f" }),
+            other => text("concat", other),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(Datum::text(parts.join(sep)))
 }
 

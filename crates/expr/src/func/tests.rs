@@ -221,6 +221,25 @@ fn string_function_calls() {
     assert_eq!(show(&call("position", vec![col(2), lit("ll")])), "3");
     assert_eq!(show(&call("md5", vec![lit("")])), "d41d8cd98f00b204e9800998ecf8427e");
     assert_eq!(show(&call("left", vec![col(2), int(2)])), "he");
+    assert_eq!(plan_function("concat", vec![]).unwrap_err().sqlstate(), "42883");
+    assert_eq!(
+        show(&call(
+            "concat",
+            vec![
+                lit("a"),
+                Operand::Unknown(None),
+                Operand::Typed(TypedExpr::literal(Datum::Bool(true), ScalarType::Bool))
+            ]
+        )),
+        "at"
+    );
+    assert_eq!(
+        show(&call(
+            "concat_ws",
+            vec![lit(","), Operand::Typed(TypedExpr::literal(Datum::Bool(false), ScalarType::Bool)), col(0)]
+        )),
+        "f,5"
+    );
     let err = plan_function("lower", vec![col(0)]).unwrap_err();
     assert_eq!((err.sqlstate(), err.to_string()), ("42883", "function lower(integer) does not exist".to_string()));
     assert_eq!(plan_function("no_such_fn", vec![]).unwrap_err().sqlstate(), "42883");
@@ -266,4 +285,13 @@ fn jsonb_bytes_and_datetime_calls() {
     assert_eq!(show(&call("to_char", vec![col(5), lit("YYYY/MM/DD HH24h")])), "2024/05/17 13h");
     let age = call("age", vec![col(5), lit("2024-05-01 13:45:00")]);
     assert_eq!((age.typ.scalar_type, show(&age)), (ScalarType::Interval, "16 days".to_string()));
+}
+
+#[test]
+fn single_row_check_raises_21000_only_when_told() {
+    let check = VariadicFunc::SingleRowCheck;
+    assert_eq!(check.eval_datums(vec![Datum::Bool(false), Datum::Int32(7)]), Ok(Datum::Int32(7)));
+    assert_eq!(check.eval_datums(vec![Datum::Null, Datum::Null]), Ok(Datum::Null));
+    let err = check.eval_datums(vec![Datum::Bool(true), Datum::Int32(7)]).unwrap_err();
+    assert_eq!(err, freshet_repr::EvalError::MultipleRowsFromSubquery);
 }
