@@ -31,6 +31,9 @@ const POLL: Duration = Duration::from_millis(50);
 /// The emulator's data file inside the data directory.
 const DATA_FILE: &str = "kinesis-data.json";
 
+/// How often the emulator rewrites its data file (see `kill`).
+const PERSIST_INTERVAL: &str = "300ms";
+
 /// Serialises `npm ci` between tests of one binary.
 static NPM_LOCK: Mutex<()> = Mutex::new(());
 
@@ -82,26 +85,29 @@ impl Emulator {
         &self.client
     }
 
-    /// Stops the emulator so that its data survives: on SIGTERM it writes its data file, but then
-    /// waits for open client connections (a reader's keep-alive) before exiting, so once the file
-    /// has been rewritten and is stable the process is killed.
+    /// Stops the emulator so that its data survives. It rewrites its data file every
+    /// `PERSIST_INTERVAL`; on SIGTERM it waits for open client connections (a reader's keep-alive)
+    /// before writing, so instead this waits for two rewrites (the second one began after this
+    /// call, so it holds everything written before) and kills the process in the quiet time after.
     pub fn kill(&mut self) {
         let Some(mut child) = self.child.take() else { return };
         let data_file = self.data_dir.join(DATA_FILE);
-        let before = file_state(&data_file);
-        let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let mut last = before.clone();
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(150));
+        let quiet = Duration::from_millis(60);
+        let mut last = file_state(&data_file);
+        // A rewrite (truncate, write) shows as a burst of changes; count bursts, not changes.
+        let mut bursts = 0;
+        let mut changed_at: Option<Instant> = None;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline && !(bursts >= 2 && changed_at.is_some_and(|t| t.elapsed() >= quiet)) {
+            std::thread::sleep(Duration::from_millis(10));
             let now = file_state(&data_file);
-            if now.is_some() && now != before && now == last {
-                break;
+            if now != last {
+                if changed_at.is_none_or(|t| t.elapsed() >= quiet) {
+                    bursts += 1;
+                }
+                last = now;
+                changed_at = Some(Instant::now());
             }
-            last = now;
         }
         let _ = child.kill();
         let _ = child.wait();
@@ -149,8 +155,7 @@ impl Emulator {
             .env("LOAD_DATA_IF_EXISTS", "true")
             .env("PERSIST_PATH", &self.data_dir)
             .env("PERSIST_FILE_NAME", DATA_FILE)
-            // Data is written on SIGTERM (see `kill`); periodic writes would only race with it.
-            .env("PERSIST_INTERVAL", "1h")
+            .env("PERSIST_INTERVAL", PERSIST_INTERVAL)
             .env("LOG_LEVEL", "WARN")
             .env("CREATE_STREAM_DURATION", duration)
             .env("DELETE_STREAM_DURATION", duration)

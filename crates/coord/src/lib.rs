@@ -50,6 +50,8 @@ pub(crate) struct Inner {
     /// The oracle and the cluster commands that depend on its decisions move together.
     oracle: Mutex<Oracle>,
     table_log: Mutex<TableLog>,
+    /// Where the catalog and the logs live.
+    data_dir: PathBuf,
     cluster: Mutex<Option<Arc<Cluster>>>,
     next_session_id: std::sync::atomic::AtomicU32,
 }
@@ -64,8 +66,11 @@ impl CoordClient {
         let catalog = Catalog::open(&config.data_dir)?;
         let (table_log, batches) =
             TableLog::open(&config.data_dir.join("tables.log")).map_err(|e| CoordError::Storage(e.to_string()))?;
-        let cluster_config =
-            ClusterConfig { workers: config.workers.max(1), runtime: tokio::runtime::Handle::current() };
+        let cluster_config = ClusterConfig {
+            workers: config.workers.max(1),
+            runtime: tokio::runtime::Handle::current(),
+            data_dir: Some(config.data_dir.clone()),
+        };
         let cluster = Cluster::start(cluster_config).map_err(CoordError::Internal)?;
         let start_ts = timestamp::now_ms().max(batches.iter().map(|b| b.ts + 1).max().unwrap_or(0));
         let inner = Inner {
@@ -73,6 +78,7 @@ impl CoordClient {
             write_lock: tokio::sync::Mutex::new(()),
             oracle: Mutex::new(Oracle::new(start_ts)),
             table_log: Mutex::new(table_log),
+            data_dir: config.data_dir.clone(),
             cluster: Mutex::new(Some(Arc::new(cluster))),
             next_session_id: std::sync::atomic::AtomicU32::new(1),
         };

@@ -1,5 +1,6 @@
 //! The Kinesis source operator: reads a stream's shards, decodes records into rows, and assigns
-//! them timestamps from the wall clock (reclocking).
+//! them timestamps from the wall clock (reclocking), persisting what it ingests so that a restart
+//! neither loses nor repeats a record.
 //!
 //! Worker `w` of `n` reads the shards whose `hash(shard_id) % n == w`. Reader events arrive on a
 //! tokio runtime through a channel; the sink wakes the timely operator with a `SyncActivator`.
@@ -9,11 +10,18 @@
 //! the error collection. The progress collection holds one `(shard_id, sequence_number)` row per
 //! shard: the greatest sequence number consumed.
 //!
+//! Durability (with a `Persistence`): the records of a step are appended to the worker's source
+//! log as one batch with their timestamp and fsynced before they are emitted, and so before the
+//! capability moves past that timestamp. At start the worker replays its shards' batches at their
+//! original timestamps and resumes each shard after its last committed sequence number.
+//!
 //! This module must not arrange or register collections (the worker does) nor talk to AWS
 //! directly (`freshet-kinesis` does).
 
+mod durable;
+
 use std::collections::hash_map::DefaultHasher;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{Hash, Hasher};
 use std::rc::Rc;
 use std::str::FromStr;
@@ -24,7 +32,7 @@ use bigdecimal::BigDecimal;
 use differential_dataflow::AsCollection;
 use freshet_kinesis::{Credentials, KinesisClient, KinesisRecord, ReaderEvent, StartPosition, StreamConfig};
 use freshet_repr::{DataflowError, Datum, DecodeError, Diff, Row, Timestamp};
-use freshet_storage::{Decoder, KinesisConnection, KinesisCredentials, SourceDesc};
+use freshet_storage::{Decoder, KinesisConnection, KinesisCredentials, LogError, SourceBatch, SourceDesc, SourceLog};
 use serde::{Deserialize, Serialize};
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::operators::generic::{source, OutputBuilderSession};
@@ -33,6 +41,8 @@ use timely::dataflow::Scope;
 use timely::scheduling::SyncActivator;
 
 use crate::render::{OkCollection, Rendered};
+pub use durable::Persistence;
+use durable::{batch_for, replay_records, ShardRecords};
 
 /// How often the source capability follows the wall clock when idle.
 const TICK: Duration = Duration::from_millis(15);
@@ -59,12 +69,24 @@ pub struct RenderedSource<'s> {
     pub token: SourceToken,
 }
 
-/// Builds the source operator for `desc` in `scope`; readers run on `runtime`.
+/// Builds the source operator for `desc` in `scope`, without persistence; readers run on `runtime`.
 pub fn render_source<'s>(
     scope: Scope<'s, Timestamp>,
     name: &str,
     desc: &SourceDesc,
     runtime: &tokio::runtime::Handle,
+) -> RenderedSource<'s> {
+    render_durable_source(scope, name, desc, runtime, None)
+}
+
+/// Builds the source operator for `desc` in `scope`; with `persistence`, it first replays the
+/// source's log and then resumes every shard after its last committed record.
+pub fn render_durable_source<'s>(
+    scope: Scope<'s, Timestamp>,
+    name: &str,
+    desc: &SourceDesc,
+    runtime: &tokio::runtime::Handle,
+    persistence: Option<Persistence>,
 ) -> RenderedSource<'s> {
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
     let (index, peers) = (scope.index(), scope.peers());
@@ -74,9 +96,25 @@ pub fn render_source<'s>(
         let activator = scope.activator_for(Rc::clone(&info.address));
         let sync_activator = scope.worker().sync_activator_for(info.address.to_vec());
         let (tx, rx) = mpsc::channel();
-        start_reader(&runtime, &connection, (index, peers), tx, sync_activator, stop_rx);
         let decoder = Decoder::new(&format).map_err(|e| e.to_string());
-        let mut state = SourceState { capability: Some(capability), decoder, progress: BTreeMap::new(), source_name };
+        let mut state = SourceState::new(capability, decoder, source_name);
+        let recovered = persistence
+            .as_ref()
+            .map(|p| durable::recover(p, (index, peers), |shard| owns_shard(shard, index, peers)))
+            .transpose();
+        match recovered {
+            Ok(recovered) => {
+                let resume = recovered.as_ref().map(|r| r.resume.clone()).unwrap_or_default();
+                if let Some(recovered) = recovered {
+                    state.restore(recovered);
+                }
+                if state.decoder.is_ok() {
+                    start_reader(&runtime, &connection, (index, peers), resume, tx, sync_activator, stop_rx);
+                }
+            }
+            // Without its log the source must not read: it would repeat or lose records.
+            Err(message) => state.startup_failure = Some(message),
+        }
         move |output: &mut Output<'_>| {
             // A failed source holds no capability and has nothing left to do.
             if state.step(&rx, output) {
@@ -124,6 +162,7 @@ fn start_reader(
     runtime: &tokio::runtime::Handle,
     connection: &KinesisConnection,
     (index, peers): (usize, usize),
+    resume: BTreeMap<String, String>,
     tx: mpsc::Sender<ReaderEvent>,
     activator: SyncActivator,
     stop: tokio::sync::oneshot::Receiver<()>,
@@ -140,7 +179,10 @@ fn start_reader(
                 let handle = client.spawn_reader(
                     &tokio::runtime::Handle::current(),
                     Box::new(move |shard| owns_shard(shard, index, peers)),
-                    Box::new(|_shard| StartPosition::TrimHorizon),
+                    Box::new(move |shard| match resume.get(shard) {
+                        Some(seq) => StartPosition::AfterSequenceNumber(seq.clone()),
+                        None => StartPosition::TrimHorizon,
+                    }),
                     Box::new(notify),
                 );
                 let _ = stop.await;
@@ -158,38 +200,162 @@ struct SourceState {
     /// The greatest sequence number consumed per shard.
     progress: BTreeMap<String, BigDecimal>,
     source_name: String,
+    /// Where ingested batches are committed before they are emitted; `None`: not persisted.
+    log: Option<SourceLog>,
+    /// Recovered batches not yet emitted (the first step emits them).
+    replay: Vec<SourceBatch>,
+    /// New batches are stamped at least this (the greatest recovered timestamp).
+    floor: Timestamp,
+    /// Records received but not yet committed (an append failed and will be retried).
+    pending: Vec<ShardRecords>,
+    /// Shards resumed from the log, with their resume sequence number.
+    resumed: BTreeMap<String, String>,
+    /// Shards that delivered records since start: their resume point was fine.
+    delivered: BTreeSet<String>,
+    /// Shards read to their end; `pending_ended` are not committed yet.
+    ended: BTreeSet<String>,
+    pending_ended: Vec<String>,
+    /// A failure found while building the operator, reported by the first step.
+    startup_failure: Option<String>,
 }
 
 impl SourceState {
+    fn new(capability: Capability<Timestamp>, decoder: Result<Decoder, String>, source_name: String) -> SourceState {
+        SourceState {
+            capability: Some(capability),
+            decoder,
+            progress: BTreeMap::new(),
+            source_name,
+            log: None,
+            replay: Vec::new(),
+            floor: 0,
+            pending: Vec::new(),
+            resumed: BTreeMap::new(),
+            delivered: BTreeSet::new(),
+            ended: BTreeSet::new(),
+            pending_ended: Vec::new(),
+            startup_failure: None,
+        }
+    }
+
+    fn restore(&mut self, recovered: durable::Recovered) {
+        self.floor = recovered.batches.iter().map(|b| b.ts).max().unwrap_or(0);
+        self.log = Some(recovered.log);
+        self.replay = recovered.batches;
+        self.resumed = recovered.resume;
+        self.ended = recovered.ended;
+    }
+
+    fn source_error(&self, message: String) -> SourceUpdate {
+        SourceUpdate::Error(DataflowError::Source { source_name: self.source_name.clone(), message })
+    }
+
     /// Emits what the readers delivered and follows the wall clock; `false` once the source failed.
     fn step(&mut self, rx: &mpsc::Receiver<ReaderEvent>, output: &mut Output<'_>) -> bool {
         let Some(mut capability) = self.capability.take() else { return false };
-        let now = now_ms().max(*capability.time());
-        let mut updates = Vec::new();
-        let failed = match &self.decoder {
-            Err(message) => {
-                // A format that cannot be prepared fails the source: report it once, then release
-                // the capability so that reads at any time see the error.
-                let error = DataflowError::Source { source_name: self.source_name.clone(), message: message.clone() };
-                updates.push((SourceUpdate::Error(error), 1));
-                true
-            }
-            Ok(_) => {
-                while let Ok(event) = rx.try_recv() {
-                    self.handle_event(event, &mut updates);
-                }
-                false
-            }
+        let now = now_ms().max(*capability.time()).max(self.floor);
+        let mut updates: Vec<(SourceUpdate, Timestamp, Diff)> = Vec::new();
+        // A format that cannot be prepared, or a log that cannot be recovered or written, fails
+        // the source: report it once, then release the capability so reads at any time see it.
+        let failure = match &self.decoder {
+            Err(message) => Some(message.clone()),
+            Ok(_) => self.startup_failure.take().or_else(|| {
+                self.emit_replay(*capability.time(), &mut updates);
+                let mut fresh = Vec::new();
+                let failure = self.ingest(rx, now, &mut fresh).err();
+                updates.extend(fresh.into_iter().map(|(u, diff)| (u, now, diff)));
+                failure
+            }),
         };
+        if let Some(message) = &failure {
+            updates.push((self.source_error(message.clone()), now, 1));
+        }
         if !updates.is_empty() {
             let mut session = output.session(&capability);
-            session.give_iterator(updates.into_iter().map(|(u, diff)| (u, now, diff)));
+            session.give_iterator(updates.into_iter());
         }
-        if !failed {
+        if failure.is_none() {
             capability.downgrade(&now);
             self.capability = Some(capability);
         }
-        !failed
+        failure.is_none()
+    }
+
+    /// Emits the recovered batches at their original times (never before `floor`).
+    fn emit_replay(&mut self, floor: Timestamp, updates: &mut Vec<(SourceUpdate, Timestamp, Diff)>) {
+        for batch in std::mem::take(&mut self.replay) {
+            let mut batch_updates = Vec::new();
+            for (shard, records) in replay_records(&batch) {
+                self.handle_records(&shard, records, &mut batch_updates);
+            }
+            let ts = batch.ts.max(floor);
+            updates.extend(batch_updates.into_iter().map(|(u, diff)| (u, ts, diff)));
+        }
+    }
+
+    /// Drains the reader's events; commits their records (if persisted) and then turns them into
+    /// updates. An `Err` is a failure that must stop the source.
+    fn ingest(
+        &mut self,
+        rx: &mpsc::Receiver<ReaderEvent>,
+        now: Timestamp,
+        updates: &mut Vec<(SourceUpdate, Diff)>,
+    ) -> Result<(), String> {
+        while let Ok(event) = rx.try_recv() {
+            match event {
+                ReaderEvent::Records { shard_id, records, .. } => {
+                    if !records.is_empty() {
+                        self.delivered.insert(shard_id.clone());
+                        self.pending.push((shard_id, records));
+                    }
+                }
+                ReaderEvent::ShardEnded { shard_id } => {
+                    tracing::debug!(shard = %shard_id, "shard ended");
+                    self.pending_ended.push(shard_id);
+                }
+                other => self.handle_event(other, updates),
+            }
+        }
+        if self.pending.is_empty() && self.pending_ended.is_empty() {
+            return Ok(());
+        }
+        if let Some(log) = &mut self.log {
+            match log.append(&batch_for(now, &self.pending, &self.pending_ended, &self.progress)) {
+                Ok(()) => {}
+                // Rolled back: the records stay pending and the next step commits them.
+                Err(error @ LogError::Io { .. }) => {
+                    tracing::warn!(source = %self.source_name, %error, "source log append failed; retrying");
+                    return Ok(());
+                }
+                Err(error) => return Err(format!("cannot persist ingested records: {error}")),
+            }
+        }
+        for (shard, records) in std::mem::take(&mut self.pending) {
+            self.handle_records(&shard, records, updates);
+        }
+        self.ended.extend(std::mem::take(&mut self.pending_ended));
+        Ok(())
+    }
+
+    /// A reader complaint that a resumed shard cannot start at its committed position: the
+    /// records after it may be gone, so this is reported as an error, never skipped silently.
+    fn resume_failure(&mut self, message: &str) -> Option<SourceUpdate> {
+        let (shard, seq) = self.resumed.iter().find(|(shard, _)| {
+            message.starts_with(&format!("shard {shard}:")) || message.starts_with(&format!("shard {shard} "))
+        })?;
+        // A shard that was read to its end and later trimmed away lost nothing.
+        let gone = message.contains("no longer exists") && !self.ended.contains(shard);
+        let cannot_resume = message.contains("InvalidArgument") || gone;
+        if self.delivered.contains(shard) || !cannot_resume {
+            return None;
+        }
+        let error = format!(
+            "cannot resume shard {shard} after sequence number {seq}: that position is no longer in the stream ({message})"
+        );
+        // Reported once: the reader keeps retrying and repeating itself.
+        let shard = shard.clone();
+        self.resumed.remove(&shard);
+        Some(self.source_error(error))
     }
 
     fn handle_event(&mut self, event: ReaderEvent, updates: &mut Vec<(SourceUpdate, Diff)>) {
@@ -200,9 +366,10 @@ impl SourceState {
                 let error = DataflowError::Source { source_name: self.source_name.clone(), message };
                 updates.push((SourceUpdate::Error(error), 1));
             }
-            ReaderEvent::Error { message, fatal: false } => {
-                tracing::warn!(source = %self.source_name, %message, "transient source error");
-            }
+            ReaderEvent::Error { message, fatal: false } => match self.resume_failure(&message) {
+                Some(error) => updates.push((error, 1)),
+                None => tracing::warn!(source = %self.source_name, %message, "transient source error"),
+            },
         }
     }
 
@@ -251,113 +418,4 @@ pub fn now_ms() -> Timestamp {
 }
 
 #[cfg(test)]
-mod tests {
-    use freshet_storage::SourceFormat;
-
-    use super::*;
-
-    fn record(seq: &str, data: &[u8]) -> KinesisRecord {
-        KinesisRecord {
-            shard_id: "shard-0".into(),
-            sequence_number: seq.into(),
-            partition_key: "k".into(),
-            data: data.to_vec(),
-            arrival_ms: None,
-        }
-    }
-
-    fn state(format: SourceFormat) -> SourceState {
-        SourceState {
-            capability: None,
-            decoder: Decoder::new(&format).map_err(|e| e.to_string()),
-            progress: BTreeMap::new(),
-            source_name: "src".into(),
-        }
-    }
-
-    fn bytes_row(data: &[u8]) -> SourceUpdate {
-        SourceUpdate::Row(Row::new(vec![Datum::Bytes(data.to_vec())]))
-    }
-
-    fn progress(seq: &str) -> SourceUpdate {
-        SourceUpdate::Progress(progress_row("shard-0", BigDecimal::from_str(seq).unwrap()))
-    }
-
-    #[test]
-    fn records_decode_and_progress_keeps_the_greatest_sequence_number() {
-        let mut state = state(SourceFormat::Bytes);
-        let big = "49590338271490256608559692538361571095921575989136588898";
-        let mut updates = Vec::new();
-        state.handle_records("shard-0", vec![record(big, b"a"), record("100", b"b")], &mut updates);
-        assert_eq!(updates, vec![(bytes_row(b"a"), 1), (bytes_row(b"b"), 1), (progress(big), 1)]);
-
-        let bigger = "49590338271490256608559692538361571095921575989136588899";
-        updates.clear();
-        state.handle_records("shard-0", vec![record(bigger, b"c")], &mut updates);
-        assert_eq!(updates, vec![(bytes_row(b"c"), 1), (progress(big), -1), (progress(bigger), 1)]);
-
-        // An older sequence number does not move progress backwards.
-        updates.clear();
-        state.handle_records("shard-0", vec![record("5", b"d")], &mut updates);
-        assert_eq!(updates, vec![(bytes_row(b"d"), 1)]);
-    }
-
-    #[test]
-    fn undecodable_records_become_decode_errors() {
-        let mut state = state(SourceFormat::Json);
-        let mut updates = Vec::new();
-        state.handle_records("shard-0", vec![record("7", b"{not json")], &mut updates);
-        let Some((SourceUpdate::Error(DataflowError::Decode(error)), 1)) = updates.first() else {
-            panic!("expected a decode error, got {updates:?}");
-        };
-        assert_eq!((error.shard.as_str(), error.sequence_number.as_str()), ("shard-0", "7"));
-        assert_eq!(error.bytes, b"{not json".to_vec());
-        assert_eq!(updates.last(), Some(&(progress("7"), 1)));
-    }
-
-    #[test]
-    fn only_fatal_reader_errors_fail_the_source() {
-        let mut state = state(SourceFormat::Bytes);
-        let mut updates = Vec::new();
-        state.handle_event(ReaderEvent::Error { message: "throttled".into(), fatal: false }, &mut updates);
-        assert!(updates.is_empty());
-        state.handle_event(ReaderEvent::Error { message: "stream deleted".into(), fatal: true }, &mut updates);
-        let expected = DataflowError::Source { source_name: "src".into(), message: "stream deleted".into() };
-        assert_eq!(updates, vec![(SourceUpdate::Error(expected), 1)]);
-    }
-
-    #[test]
-    fn every_shard_has_exactly_one_reader() {
-        let peers = 3;
-        let mut per_worker = vec![0; peers];
-        for shard in 0..60 {
-            let shard_id = format!("shardId-{shard:012}");
-            let owners: Vec<usize> = (0..peers).filter(|w| owns_shard(&shard_id, *w, peers)).collect();
-            assert_eq!(owners.len(), 1, "{shard_id} owned by {owners:?}");
-            per_worker[owners[0]] += 1;
-        }
-        assert!(per_worker.iter().all(|n| *n > 0), "{per_worker:?}");
-    }
-
-    #[test]
-    fn connections_convert_to_stream_configs() {
-        let connection = KinesisConnection {
-            arn: "arn:aws:kinesis:eu-west-1:123456789012:stream/s".into(),
-            region: "eu-west-1".into(),
-            stream_name: "s".into(),
-            endpoint: Some("http://localhost:4566".into()),
-            credentials: KinesisCredentials::Static {
-                access_key_id: "id".into(),
-                secret_access_key: "secret".into(),
-                token: None,
-            },
-            role_arn: None,
-        };
-        let config = stream_config(&connection);
-        assert_eq!((config.region.as_str(), config.stream_name.as_str()), ("eu-west-1", "s"));
-        assert_eq!(config.endpoint.as_deref(), Some("http://localhost:4566"));
-        assert!(
-            matches!(config.credentials, Credentials::Static { ref secret_access_key, .. } if secret_access_key == "secret")
-        );
-    }
-}
+mod tests;

@@ -64,10 +64,7 @@ enum PeekTarget {
     /// A maintained collection, read through a row pipeline.
     Collection(GlobalId, MapFilterProject),
     /// A transient dataflow built for this peek alone, dropped once answered.
-    Transient {
-        traces: Box<CollectionTraces>,
-        dataflow: usize,
-    },
+    Transient { traces: Box<CollectionTraces>, dataflow: usize },
 }
 
 struct PendingPeek {

@@ -1,5 +1,5 @@
 //! The storage layer: what a source is (its connection and format), how its records decode into
-//! rows, and the durable log that keeps table and source updates across restarts.
+//! rows, and the durable logs that keep table writes and ingested source records across restarts.
 //!
 //! This crate must not know about SQL, plans, dataflows or the wire; it must not depend on the AWS
 //! SDK (that lives in `freshet-kinesis` alone).
@@ -7,7 +7,9 @@
 pub mod format;
 pub mod log;
 pub mod source;
+pub mod source_log;
 
 pub use format::{DecodeFailure, Decoder, SourceFormat};
-pub use log::{LogBatch, LogError, TableLog};
+pub use log::{DurableLog, LogBatch, LogError, TableLog};
 pub use source::{KinesisConnection, KinesisCredentials, SourceDesc};
+pub use source_log::{SourceBatch, SourceLog, SourceRecord};

@@ -1,16 +1,25 @@
-//! The durable table log: every acknowledged table write, appended and fsynced before the write is
-//! acknowledged, and replayed at start.
+//! Durable, checksummed, append-only logs: the `DurableLog` trait, its one implementation
+//! `FrameLog` over any `LogMedium`, and the table log built on it. The per-source log lives in
+//! `source_log`.
 //!
-//! Format: a sequence of frames `[len: u32 LE][crc32: u32 LE][payload]`, where the payload is a
-//! bincode `LogBatch`. A torn or corrupt tail (a crash mid-append) is cut back to the last good frame
-//! on open; nothing before it is ever rewritten in place.
+//! Format: a sequence of frames `[len: u32 LE][crc32: u32 LE][payload]`; the payload is a bincode
+//! value chosen by the user of the log. Commit protocol: a frame is committed once it is written
+//! and fsynced; a failed write or fsync is rolled back by cutting the file to its committed length
+//! and fsyncing again, and if even that fails the log refuses every later append (so a frame whose
+//! outcome is unknown is never followed by a retry of itself). On open, a damaged final frame (a
+//! crash mid-append) is cut away; a damaged frame followed by more data is corruption and refused.
+//! Nothing before the committed end is ever rewritten in place.
 
-use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+pub mod fault;
+pub mod medium;
+
 use std::path::{Path, PathBuf};
 
 use freshet_repr::{Diff, GlobalId, Row, Timestamp};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+
+pub use medium::{FileMedium, LogMedium};
 
 /// One committed write: all of it is replayed, or none of it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -21,147 +30,177 @@ pub struct LogBatch {
 
 #[derive(Debug, thiserror::Error)]
 pub enum LogError {
-    #[error("table log {path}: {source}")]
+    /// The append did not commit; the log was rolled back and stays usable.
+    #[error("log {path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
-    #[error("table log {path}: {message}")]
+    #[error("log {path}: {message}")]
     Corrupt { path: PathBuf, message: String },
+    /// An append failed and could not be rolled back: its outcome is unknown, so the log refuses
+    /// further appends until it is reopened (which replays exactly what is durable).
+    #[error("log {path} stopped after a failed append that could not be rolled back: {message}")]
+    Stopped { path: PathBuf, message: String },
 }
 
-/// An append-only, checksummed log file.
-pub struct TableLog {
-    path: PathBuf,
-    file: File,
+/// An append-only log of opaque batches that survives crashes.
+pub trait DurableLog {
+    /// Appends `payload` as one batch; it is durable when this returns `Ok`. On `Err` the batch is
+    /// not committed (`LogError::Io`: the log is unchanged and usable) or its outcome is unknown
+    /// (`LogError::Stopped`: the log refuses further appends).
+    fn append(&mut self, payload: &[u8]) -> Result<(), LogError>;
+    /// Every intact batch in order. A damaged final batch is skipped (see `truncate_torn_tail`);
+    /// damage before the end is `LogError::Corrupt`.
+    fn read_all(&mut self) -> Result<Vec<Vec<u8>>, LogError>;
+    /// Cuts a damaged final batch away durably; returns how many bytes were dropped.
+    fn truncate_torn_tail(&mut self) -> Result<u64, LogError>;
 }
 
 const HEADER_LEN: usize = 8;
 
-impl TableLog {
-    /// Opens (creating if needed) the log at `path`, returning it with every intact batch in order.
-    /// A damaged tail is truncated away.
-    pub fn open(path: &Path) -> Result<(TableLog, Vec<LogBatch>), LogError> {
-        let io = |source| LogError::Io { path: path.to_path_buf(), source };
-        let mut file = OpenOptions::new().read(true).append(true).create(true).open(path).map_err(io)?;
-        let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes).map_err(io)?;
-        let (batches, good_len) =
-            decode_frames(&bytes).map_err(|message| LogError::Corrupt { path: path.to_path_buf(), message })?;
-        if good_len < bytes.len() {
-            tracing::warn!(path = %path.display(), kept = good_len, dropped = bytes.len() - good_len, "cutting torn table log tail");
-            file.set_len(good_len as u64).map_err(io)?;
-            file.sync_all().map_err(io)?;
-        }
-        file.seek(SeekFrom::End(0)).map_err(io)?;
-        Ok((TableLog { path: path.to_path_buf(), file }, batches))
+/// The framed log over a medium.
+pub struct FrameLog<M: LogMedium> {
+    medium: M,
+    /// The byte length of the committed frames.
+    committed: u64,
+    /// Why appends are refused, once an append could not be rolled back.
+    stopped: Option<String>,
+}
+
+impl<M: LogMedium> FrameLog<M> {
+    /// Opens the log over `medium`: cuts a torn tail and returns every committed payload in order.
+    pub fn open(medium: M) -> Result<(FrameLog<M>, Vec<Vec<u8>>), LogError> {
+        let mut log = FrameLog { medium, committed: 0, stopped: None };
+        log.truncate_torn_tail()?;
+        let payloads = log.read_all()?;
+        Ok((log, payloads))
     }
 
-    /// Appends `batch` and fsyncs; the write is durable when this returns Ok.
-    pub fn append(&mut self, batch: &LogBatch) -> Result<(), LogError> {
-        let payload = bincode::serialize(batch)
-            .map_err(|e| LogError::Corrupt { path: self.path.clone(), message: e.to_string() })?;
-        let mut frame = Vec::with_capacity(HEADER_LEN + payload.len());
-        frame.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-        frame.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
-        frame.extend_from_slice(&payload);
-        let io = |source| LogError::Io { path: self.path.clone(), source };
-        self.file.write_all(&frame).map_err(io)?;
-        self.file.sync_data().map_err(io)
+    /// The medium, e.g. to simulate a crash of a fault-injecting one.
+    pub fn into_medium(self) -> M {
+        self.medium
+    }
+
+    fn path(&self) -> PathBuf {
+        PathBuf::from(self.medium.describe())
+    }
+
+    fn io(&self, source: std::io::Error) -> LogError {
+        LogError::Io { path: self.path(), source }
+    }
+
+    /// Restores the committed length after a failed append; stops the log if that fails too.
+    fn roll_back(&mut self, cause: std::io::Error) -> LogError {
+        let restored = self.medium.truncate(self.committed).and_then(|()| self.medium.sync());
+        match restored {
+            Ok(()) => self.io(cause),
+            Err(rollback) => {
+                let message = format!("append failed ({cause}), rollback failed ({rollback})");
+                self.stopped = Some(message.clone());
+                LogError::Stopped { path: self.path(), message }
+            }
+        }
     }
 }
 
-/// Decodes frames until the end or a damaged final frame; returns the batches and the byte length of
-/// the intact prefix. A damaged frame that is not the last one is corruption, not a torn write.
-fn decode_frames(bytes: &[u8]) -> Result<(Vec<LogBatch>, usize), String> {
-    let mut batches = Vec::new();
+impl<M: LogMedium> DurableLog for FrameLog<M> {
+    fn append(&mut self, payload: &[u8]) -> Result<(), LogError> {
+        if let Some(message) = &self.stopped {
+            return Err(LogError::Stopped { path: self.path(), message: message.clone() });
+        }
+        let len = u32::try_from(payload.len())
+            .map_err(|_| LogError::Corrupt { path: self.path(), message: "batch larger than 4 GiB".into() })?;
+        let mut frame = Vec::with_capacity(HEADER_LEN + payload.len());
+        frame.extend_from_slice(&len.to_le_bytes());
+        frame.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
+        frame.extend_from_slice(payload);
+        if let Err(cause) = self.medium.append(&frame).and_then(|()| self.medium.sync()) {
+            return Err(self.roll_back(cause));
+        }
+        self.committed += frame.len() as u64;
+        Ok(())
+    }
+
+    fn read_all(&mut self) -> Result<Vec<Vec<u8>>, LogError> {
+        let bytes = self.medium.read_all().map_err(|e| self.io(e))?;
+        let (frames, _) = decode_frames(&bytes).map_err(|message| LogError::Corrupt { path: self.path(), message })?;
+        Ok(frames.into_iter().map(<[u8]>::to_vec).collect())
+    }
+
+    fn truncate_torn_tail(&mut self) -> Result<u64, LogError> {
+        let bytes = self.medium.read_all().map_err(|e| self.io(e))?;
+        let (_, good) = decode_frames(&bytes).map_err(|message| LogError::Corrupt { path: self.path(), message })?;
+        let dropped = (bytes.len() - good) as u64;
+        if dropped > 0 {
+            tracing::warn!(log = %self.medium.describe(), kept = good, dropped, "cutting torn log tail");
+            self.medium.truncate(good as u64).and_then(|()| self.medium.sync()).map_err(|e| self.io(e))?;
+        }
+        self.committed = good as u64;
+        Ok(dropped)
+    }
+}
+
+/// Splits `bytes` into frame payloads up to the end or a damaged final frame; returns them and the
+/// byte length of the intact prefix. A damaged frame that is not the last one is corruption.
+pub fn decode_frames(bytes: &[u8]) -> Result<(Vec<&[u8]>, usize), String> {
+    let mut frames = Vec::new();
     let mut offset = 0;
     while bytes.len() - offset >= HEADER_LEN {
         let word = |at: usize| u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
         let (len, crc) = (word(offset) as usize, word(offset + 4));
         let start = offset + HEADER_LEN;
         let Some(payload) = bytes.get(start..start + len) else { break };
-        let decoded =
-            (crc32fast::hash(payload) == crc).then(|| bincode::deserialize::<LogBatch>(payload).ok()).flatten();
-        match decoded {
-            Some(batch) => batches.push(batch),
-            None if start + len == bytes.len() => break,
-            None => return Err(format!("frame at byte {offset} is corrupt and is followed by more data")),
+        if crc32fast::hash(payload) != crc {
+            if start + len == bytes.len() {
+                break;
+            }
+            return Err(format!("frame at byte {offset} is corrupt and is followed by more data"));
         }
+        frames.push(payload);
         offset = start + len;
     }
-    Ok((batches, offset))
+    Ok((frames, offset))
+}
+
+/// Decodes bincode payloads; a checksummed payload that does not decode is corruption.
+pub fn decode_payloads<T: DeserializeOwned>(path: &Path, payloads: &[Vec<u8>]) -> Result<Vec<T>, LogError> {
+    payloads
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            bincode::deserialize(p).map_err(|e| LogError::Corrupt {
+                path: path.to_path_buf(),
+                message: format!("batch {i} does not decode: {e}"),
+            })
+        })
+        .collect()
+}
+
+/// Encodes a value as a log payload.
+pub fn encode_payload<T: Serialize>(path: &Path, value: &T) -> Result<Vec<u8>, LogError> {
+    bincode::serialize(value).map_err(|e| LogError::Corrupt { path: path.to_path_buf(), message: e.to_string() })
+}
+
+/// The table log: every acknowledged table write.
+pub struct TableLog {
+    path: PathBuf,
+    log: FrameLog<FileMedium>,
+}
+
+impl TableLog {
+    /// Opens (creating if needed) the log at `path`, returning it with every intact batch in order.
+    /// A damaged tail is truncated away.
+    pub fn open(path: &Path) -> Result<(TableLog, Vec<LogBatch>), LogError> {
+        let medium = FileMedium::open(path).map_err(|source| LogError::Io { path: path.to_path_buf(), source })?;
+        let (log, payloads) = FrameLog::open(medium)?;
+        let batches = decode_payloads(path, &payloads)?;
+        Ok((TableLog { path: path.to_path_buf(), log }, batches))
+    }
+
+    /// Appends `batch` and fsyncs; the write is durable when this returns Ok.
+    pub fn append(&mut self, batch: &LogBatch) -> Result<(), LogError> {
+        let payload = encode_payload(&self.path, batch)?;
+        self.log.append(&payload)
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use freshet_repr::Datum;
-
-    fn batch(ts: Timestamp, v: i64) -> LogBatch {
-        LogBatch { ts, updates: vec![(GlobalId(1), Row::new(vec![Datum::Int64(v)]), 1)] }
-    }
-
-    fn temp_path(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("freshet-log-test-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir.join("tables.log")
-    }
-
-    #[test]
-    fn batches_survive_reopen() {
-        let path = temp_path("reopen");
-        let (mut log, replay) = TableLog::open(&path).unwrap();
-        assert!(replay.is_empty());
-        log.append(&batch(1, 10)).unwrap();
-        log.append(&batch(2, 20)).unwrap();
-        drop(log);
-        let (_, replay) = TableLog::open(&path).unwrap();
-        assert_eq!(replay, vec![batch(1, 10), batch(2, 20)]);
-    }
-
-    #[test]
-    fn torn_tail_is_cut_and_later_appends_are_kept() {
-        let path = temp_path("torn");
-        let (mut log, _) = TableLog::open(&path).unwrap();
-        log.append(&batch(1, 10)).unwrap();
-        log.append(&batch(2, 20)).unwrap();
-        drop(log);
-        let len = std::fs::metadata(&path).unwrap().len();
-        let file = OpenOptions::new().write(true).open(&path).unwrap();
-        file.set_len(len - 3).unwrap();
-        drop(file);
-        let (mut log, replay) = TableLog::open(&path).unwrap();
-        assert_eq!(replay, vec![batch(1, 10)]);
-        log.append(&batch(3, 30)).unwrap();
-        drop(log);
-        let (_, replay) = TableLog::open(&path).unwrap();
-        assert_eq!(replay, vec![batch(1, 10), batch(3, 30)]);
-    }
-
-    #[test]
-    fn corrupt_byte_stops_replay_at_that_frame() {
-        let path = temp_path("corrupt");
-        let (mut log, _) = TableLog::open(&path).unwrap();
-        log.append(&batch(1, 10)).unwrap();
-        log.append(&batch(2, 20)).unwrap();
-        drop(log);
-        let mut bytes = std::fs::read(&path).unwrap();
-        let last = bytes.len() - 1;
-        bytes[last] ^= 0xff;
-        std::fs::write(&path, &bytes).unwrap();
-        let (_, replay) = TableLog::open(&path).unwrap();
-        assert_eq!(replay, vec![batch(1, 10)]);
-    }
-
-    #[test]
-    fn corruption_before_the_tail_is_an_error() {
-        let path = temp_path("middle");
-        let (mut log, _) = TableLog::open(&path).unwrap();
-        log.append(&batch(1, 10)).unwrap();
-        log.append(&batch(2, 20)).unwrap();
-        drop(log);
-        let mut bytes = std::fs::read(&path).unwrap();
-        bytes[HEADER_LEN + 1] ^= 0xff;
-        std::fs::write(&path, &bytes).unwrap();
-        assert!(matches!(TableLog::open(&path), Err(LogError::Corrupt { .. })));
-    }
-}
+mod tests;
