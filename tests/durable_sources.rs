@@ -188,7 +188,7 @@ async fn sources_ingest_exactly_once_across_clean_stops_and_kills() {
 
     for cycle in 0..4 {
         producer.wait_for_more(50 + (next_random(&mut random) % 150) as i64).await;
-        let kill = next_random(&mut random) % 2 == 0;
+        let kill = next_random(&mut random).is_multiple_of(2);
         if kill {
             server.kill();
         } else {

@@ -13,7 +13,7 @@ pub const SCHEMA: &[&str] =
 /// INSERT statements with seeded data: small value ranges so joins and groups collide, and NULLs.
 pub fn data(seed: u64) -> Vec<String> {
     let mut rng = StdRng::seed_from_u64(seed);
-    let mut int =
+    let int =
         |rng: &mut StdRng| if rng.random_bool(0.15) { "NULL".to_string() } else { rng.random_range(-3..8).to_string() };
     let text = |rng: &mut StdRng| ["'x'", "'y'", "'z'", "'Wq'", "''", "NULL"][rng.random_range(0..6)].to_string();
     let mut t1 = Vec::new();
@@ -89,7 +89,7 @@ impl QueryGen {
             return col;
         }
         match self.rng.random_range(0..9) {
-            0 | 1 | 2 => col,
+            0..=2 => col,
             3 => format!("{col} + {}", self.int_expr(from, depth + 1)),
             4 => format!("{col} - {}", self.rng.random_range(0..5)),
             5 => format!("{col} * {}", self.rng.random_range(-2..4)),
@@ -125,20 +125,20 @@ impl QueryGen {
                 let (a, b) = (self.pick(&from.ints).to_string(), self.pick(&from.ints).to_string());
                 format!("{a} {op} {b}")
             }
-            3 => format!("{} IS {}NULL", self.pick(&from.ints).to_string(), if self.chance(0.5) { "NOT " } else { "" }),
+            3 => format!("{} IS {}NULL", self.pick(&from.ints), if self.chance(0.5) { "NOT " } else { "" }),
             4 => format!(
                 "{} IN ({}, {}, NULL)",
-                self.pick(&from.ints).to_string(),
+                self.pick(&from.ints),
                 self.rng.random_range(0..4),
                 self.rng.random_range(0..4)
             ),
             5 => format!(
                 "{} BETWEEN {} AND {}",
-                self.pick(&from.ints).to_string(),
+                self.pick(&from.ints),
                 self.rng.random_range(-2..2),
                 self.rng.random_range(2..6)
             ),
-            6 => format!("{} = '{}'", self.pick(&from.texts).to_string(), ["x", "y", "z"][self.rng.random_range(0..3)]),
+            6 => format!("{} = '{}'", self.pick(&from.texts), ["x", "y", "z"][self.rng.random_range(0..3)]),
             _ => format!("{} LIKE '%{}%'", self.text_expr(from), ["x", "W", "k"][self.rng.random_range(0..3)]),
         };
         if depth > 0 || !self.chance(0.35) {
@@ -224,7 +224,7 @@ impl QueryGen {
             0 => format!("{col} IN (SELECT t2.e FROM t2 WHERE {inner_pred})"),
             1 => format!("{col} NOT IN (SELECT t2.e FROM t2 WHERE {inner_pred})"),
             2 => format!("EXISTS (SELECT 1 FROM t2 WHERE t2.a = t1.a AND {inner_pred})"),
-            3 => format!("NOT EXISTS (SELECT 1 FROM t2 WHERE t2.e = t1.b)"),
+            3 => "NOT EXISTS (SELECT 1 FROM t2 WHERE t2.e = t1.b)".to_string(),
             _ => format!("{col} > (SELECT min(t2.e) FROM t2 WHERE {inner_pred})"),
         };
         let item = self.int_expr(&outer, 1);
