@@ -10,6 +10,8 @@
 mod emulator;
 #[path = "support/server.rs"]
 mod server;
+#[path = "support/sql.rs"]
+mod sql;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,27 +21,13 @@ use std::time::{Duration, Instant};
 use aws_sdk_kinesis::primitives::Blob;
 use emulator::Emulator;
 use server::TestServer;
-use tokio_postgres::SimpleQueryMessage;
+use sql::query;
 
 const DEADLINE: Duration = Duration::from_secs(60);
 const POLL: Duration = Duration::from_millis(50);
 
 fn server_for(emulator: &Emulator) -> TestServer {
     TestServer::start_with_env(emulator.env_vars().into_iter().map(|(k, v)| (k.to_string(), v)).collect())
-}
-
-async fn query(client: &tokio_postgres::Client, sql: &str) -> Result<Vec<Vec<Option<String>>>, String> {
-    let messages = client.simple_query(sql).await.map_err(|e| match e.as_db_error() {
-        Some(db) => format!("{}: {}", db.code().code(), db.message()),
-        None => e.to_string(),
-    })?;
-    Ok(messages
-        .into_iter()
-        .filter_map(|m| match m {
-            SimpleQueryMessage::Row(row) => Some((0..row.len()).map(|i| row.get(i).map(str::to_string)).collect()),
-            _ => None,
-        })
-        .collect())
 }
 
 /// What the producer has put and had acknowledged.

@@ -7,6 +7,8 @@
 mod emulator;
 #[path = "support/server.rs"]
 mod server;
+#[path = "support/sql.rs"]
+mod sql;
 
 use std::time::{Duration, Instant};
 
@@ -14,56 +16,10 @@ use aws_sdk_kinesis::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_kinesis::primitives::Blob;
 use emulator::Emulator;
 use server::TestServer;
-use tokio_postgres::SimpleQueryMessage;
-
-const DEADLINE: Duration = Duration::from_secs(30);
+use sql::{count, eventually, query, DEADLINE};
 
 fn server_for(emulator: &Emulator) -> TestServer {
     TestServer::start_with_env(emulator.env_vars().into_iter().map(|(k, v)| (k.to_string(), v)).collect())
-}
-
-/// Rows of a simple query as text (NULL as None), or the error message.
-async fn query(client: &tokio_postgres::Client, sql: &str) -> Result<Vec<Vec<Option<String>>>, String> {
-    let messages = client.simple_query(sql).await.map_err(|e| match e.as_db_error() {
-        Some(db) => format!("{}: {}", db.code().code(), db.message()),
-        None => e.to_string(),
-    })?;
-    Ok(messages
-        .into_iter()
-        .filter_map(|m| match m {
-            SimpleQueryMessage::Row(row) => Some((0..row.len()).map(|i| row.get(i).map(str::to_string)).collect()),
-            _ => None,
-        })
-        .collect())
-}
-
-/// Polls `sql` until its sorted rows equal `expected` or the deadline passes.
-async fn eventually(client: &tokio_postgres::Client, sql: &str, expected: &[&[&str]]) {
-    let expected: Vec<Vec<Option<String>>> =
-        expected.iter().map(|r| r.iter().map(|v| (*v != "NULL").then(|| v.to_string())).collect()).collect();
-    let deadline = Instant::now() + DEADLINE;
-    let mut last;
-    loop {
-        last = query(client, sql).await;
-        if let Ok(rows) = &mut last {
-            rows.sort();
-            if *rows == expected {
-                return;
-            }
-        }
-        if Instant::now() > deadline {
-            panic!("{sql}\nexpected {expected:?}\nlast saw {last:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-async fn count(client: &tokio_postgres::Client, sql: &str) -> Result<i64, String> {
-    let rows = query(client, sql).await?;
-    rows.first()
-        .and_then(|r| r[0].as_deref())
-        .and_then(|v| v.parse().ok())
-        .ok_or_else(|| format!("no count from {sql}"))
 }
 
 /// A client for the emulator speaking as region `region` (the reference page uses `aws-region`).
