@@ -1,0 +1,169 @@
+//! Benchmark 4, freshness: the time from a PutRecord's acknowledgement until the record is visible
+//! in a polled SELECT on a Freshet view, beside the time until a bare SDK consumer, polling the same
+//! stream at the same interval as Freshet's reader, has it. The difference is Freshet's overhead.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_sdk_kinesis::types::ShardIteratorType;
+use aws_sdk_kinesis::Client;
+
+use crate::emulator::{bench_record, Emulator};
+use crate::error::{BenchError, Result};
+use crate::freshet::{execute, wait_for_value, Server};
+use crate::report::{progress, Summary, Target};
+use crate::stats::percentile;
+use crate::Plan;
+
+const STREAM: &str = "bench-freshness";
+/// Freshet's shard reader waits this long after a call that returned nothing (`CAUGHT_UP_GAP` in
+/// crates/kinesis/src/shard.rs) and at least `MIN_GAP` between calls; the bare consumer does too.
+const CAUGHT_UP_GAP: Duration = Duration::from_millis(250);
+const MIN_GAP: Duration = Duration::from_millis(200);
+/// How often the view is polled.
+const VIEW_POLL: Duration = Duration::from_millis(2);
+
+/// When the bare consumer first saw each record id.
+type Seen = Arc<Mutex<HashMap<u64, Instant>>>;
+
+pub async fn run(plan: &Plan, emulator: &Emulator, server: &Server, summary: &mut Summary) -> Result<()> {
+    emulator.create_stream(STREAM, 1).await?;
+    let shard =
+        emulator.shard_ids(STREAM).await?.into_iter().next().ok_or_else(|| BenchError::Setup("no shard".into()))?;
+    let client = server.connect().await?;
+    execute(
+        &client,
+        &format!(
+            "CREATE SOURCE fresh_src FROM KINESIS ARN '{}' FORMAT JSON;
+             CREATE MATERIALIZED VIEW fresh_mv AS SELECT (data->>'id')::bigint AS id FROM fresh_src;",
+            emulator.stream_arn(STREAM)
+        ),
+    )
+    .await?;
+    let seen: Seen = Arc::default();
+    let consumer = tokio::spawn(bare_consumer(emulator.client().clone(), shard, seen.clone()));
+    // Let both readers reach the (empty) end of the stream before the first sample.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let result = samples(plan, emulator, &client, &seen).await;
+    consumer.abort();
+    let (freshet, bare) = result?;
+    let p = |v: &[f64], q: f64| percentile(v, q).unwrap_or(f64::NAN);
+    let n = freshet.len();
+    summary.add(
+        "freshness_p50_ms",
+        p(&freshet, 50.0),
+        Target::None,
+        format!("PutRecord ack -> visible in a polled view, {n} records"),
+    );
+    summary.add("freshness_p99_ms", p(&freshet, 99.0), Target::None, "");
+    summary.add(
+        "freshness_bare_p50_ms",
+        p(&bare, 50.0),
+        Target::None,
+        "ack -> seen by a bare SDK consumer at the same interval",
+    );
+    summary.add("freshness_bare_p99_ms", p(&bare, 99.0), Target::None, "");
+    summary.add(
+        "freshness_p50_overhead_ms",
+        p(&freshet, 50.0) - p(&bare, 50.0),
+        Target::AtMost(5.0),
+        "freshet p50 - bare p50",
+    );
+    summary.add(
+        "freshness_p99_overhead_ms",
+        p(&freshet, 99.0) - p(&bare, 99.0),
+        Target::AtMost(50.0),
+        "freshet p99 - bare p99",
+    );
+    Ok(())
+}
+
+/// Puts records one at a time, a varying pause apart so that puts do not lock onto the polling
+/// phase; per record, the milliseconds until Freshet's view and the bare consumer showed it.
+async fn samples(
+    plan: &Plan,
+    emulator: &Emulator,
+    client: &tokio_postgres::Client,
+    seen: &Seen,
+) -> Result<(Vec<f64>, Vec<f64>)> {
+    let (mut freshet, mut bare) = (Vec::new(), Vec::new());
+    for i in 0..plan.freshness_samples + 1 {
+        progress(&format!("freshness: record {i}/{}", plan.freshness_samples));
+        let id = i as u64;
+        let acked = emulator.put_one(STREAM, &format!("k{id}"), bench_record(id)).await?;
+        let sql = format!("SELECT count(*) FROM fresh_mv WHERE id = {id}");
+        let visible = wait_for_value(client, &sql, 1, VIEW_POLL, plan.limit).await?;
+        let consumed = wait_seen(seen, id, plan.limit).await?;
+        if i > 0 {
+            freshet.push(visible.saturating_duration_since(acked).as_secs_f64() * 1000.0);
+            bare.push(consumed.saturating_duration_since(acked).as_secs_f64() * 1000.0);
+        }
+        tokio::time::sleep(Duration::from_millis(50 + (id * 37) % 150)).await;
+    }
+    Ok((freshet, bare))
+}
+
+async fn wait_seen(seen: &Seen, id: u64, limit: Duration) -> Result<Instant> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(at) = seen.lock().ok().and_then(|map| map.get(&id).copied()) {
+            return Ok(at);
+        }
+        if Instant::now() > deadline {
+            return Err(BenchError::Timeout { what: format!("bare consumer seeing record {id}"), limit });
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// Tails one shard from TRIM_HORIZON like Freshet's reader does, noting when each record id
+/// arrives. Runs until aborted.
+async fn bare_consumer(client: Client, shard: String, seen: Seen) -> Result<()> {
+    let out = client
+        .get_shard_iterator()
+        .stream_name(STREAM)
+        .shard_id(&shard)
+        .shard_iterator_type(ShardIteratorType::TrimHorizon)
+        .send()
+        .await
+        .map_err(|e| BenchError::kinesis("GetShardIterator", e))?;
+    let mut iterator = out.shard_iterator().map(str::to_string);
+    while let Some(it) = iterator {
+        let called = Instant::now();
+        let out = client
+            .get_records()
+            .shard_iterator(it)
+            .limit(10_000)
+            .send()
+            .await
+            .map_err(|e| BenchError::kinesis("GetRecords", e))?;
+        let now = Instant::now();
+        if let Ok(mut map) = seen.lock() {
+            for record in out.records() {
+                if let Some(id) = record_id(record.data().as_ref()) {
+                    map.entry(id).or_insert(now);
+                }
+            }
+        }
+        let gap = if out.records().is_empty() { CAUGHT_UP_GAP } else { MIN_GAP };
+        tokio::time::sleep_until((called + gap).into()).await;
+        iterator = out.next_shard_iterator().map(str::to_string);
+    }
+    Ok(())
+}
+
+fn record_id(data: &[u8]) -> Option<u64> {
+    serde_json::from_slice::<serde_json::Value>(data).ok()?.get("id")?.as_u64()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_ids_are_read_back() {
+        assert_eq!(record_id(&bench_record(42)), Some(42));
+        assert_eq!(record_id(b"not json"), None);
+    }
+}

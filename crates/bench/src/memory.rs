@@ -1,0 +1,54 @@
+//! Benchmark 6, memory: the growth of the server's resident set size (VmRSS) per row held in a
+//! materialized view of the benchmark records, divided by the records' raw payload size. A first,
+//! identical view is built before measuring, so the source's and the engine's fixed start-up costs
+//! are not charged to the rows: the figure is the marginal cost of one more view of N rows.
+
+use std::time::Duration;
+
+use crate::emulator::Emulator;
+use crate::error::Result;
+use crate::freshet::{execute, wait_for_value, Server, ServerConfig};
+use crate::ingest::Stream;
+use crate::report::{progress, Summary, Target};
+use crate::Plan;
+
+/// Lets allocations settle before RSS is read.
+const SETTLE: Duration = Duration::from_secs(1);
+
+pub async fn run(
+    plan: &Plan,
+    config: &ServerConfig,
+    emulator: &Emulator,
+    stream: &Stream,
+    summary: &mut Summary,
+) -> Result<()> {
+    progress(&format!("memory: a view holding {} records", stream.records));
+    let server = Server::start(config).await?;
+    let client = server.connect().await?;
+    let arn = emulator.stream_arn(stream.name);
+    execute(&client, &format!("CREATE SOURCE mem_src FROM KINESIS ARN '{arn}' FORMAT JSON")).await?;
+    let mut rss = Vec::new();
+    for view in ["mem_warm", "mem_mv"] {
+        tokio::time::sleep(SETTLE).await;
+        rss.push(server.rss_bytes()?);
+        execute(
+            &client,
+            &format!(
+                "CREATE MATERIALIZED VIEW {view} AS SELECT (data->>'id')::bigint AS id, data->>'user' AS user_name,
+                   data->>'region' AS region, (data->>'amount')::bigint AS amount, data->>'ts' AS ts,
+                   data->>'payload' AS payload FROM mem_src;"
+            ),
+        )
+        .await?;
+        let sql = format!("SELECT count(*) FROM {view}");
+        wait_for_value(&client, &sql, stream.records as i64, Duration::from_millis(50), plan.limit).await?;
+    }
+    tokio::time::sleep(SETTLE).await;
+    let (before, after) = (rss[1], server.rss_bytes()?);
+    let per_row = after.saturating_sub(before) as f64 / stream.records as f64;
+    let payload = stream.bytes as f64 / stream.records as f64;
+    let note = format!("VmRSS growth {:.0} B/row over {payload:.0} B payload, {} records", per_row, stream.records);
+    summary.add("memory_bytes_per_row_ratio", per_row / payload, Target::AtMost(3.0), note);
+    summary.add("memory_bytes_per_row", per_row, Target::None, "marginal: the second of two identical views");
+    Ok(())
+}
