@@ -9,6 +9,8 @@ pub struct Oracle {
     last_write: Timestamp,
     /// Tables have been promised to receive nothing before this time.
     advanced_to: Timestamp,
+    /// The latest time any read was given; later reads never go back before it.
+    last_read: Timestamp,
 }
 
 pub fn now_ms() -> Timestamp {
@@ -17,7 +19,7 @@ pub fn now_ms() -> Timestamp {
 
 impl Oracle {
     pub fn new(start: Timestamp) -> Oracle {
-        Oracle { last_write: start, advanced_to: start }
+        Oracle { last_write: start, advanced_to: start, last_read: start }
     }
 
     /// A time for a new write: after every earlier write and not behind the table frontier.
@@ -28,8 +30,25 @@ impl Oracle {
     }
 
     /// A time for a read that sees every acknowledged write.
-    pub fn read_ts(&self) -> Timestamp {
-        now_ms().max(self.last_write)
+    pub fn read_ts(&mut self) -> Timestamp {
+        let ts = now_ms().max(self.last_write).max(self.last_read);
+        self.last_read = ts;
+        ts
+    }
+
+    /// The freshest time at which inputs whose least upper frontier is `upper` and greatest since
+    /// is `since` can be read without waiting, if that time still sees every acknowledged write
+    /// and is not before an earlier read. Inputs complete forever (`upper == MAX`) give no time.
+    pub fn complete_read_ts(&mut self, upper: Timestamp, since: Timestamp) -> Option<Timestamp> {
+        if upper == Timestamp::MAX {
+            return None;
+        }
+        let ts = upper.checked_sub(1)?;
+        if ts < self.last_write || ts < self.last_read || ts < since {
+            return None;
+        }
+        self.last_read = ts;
+        Some(ts)
     }
 
     /// Records that tables are closed before `ts`; returns whether that moved the frontier (and so
@@ -62,5 +81,17 @@ mod tests {
         assert!(oracle.write_ts() >= b + 1000);
         assert!(oracle.read_ts() >= b + 1000);
         assert!(!oracle.advance_to(b));
+    }
+
+    #[test]
+    fn complete_reads_see_every_write_and_never_go_back() {
+        let mut oracle = Oracle::new(1_000);
+        let w = oracle.write_ts();
+        assert_eq!(oracle.complete_read_ts(w, 0), None, "upper at the write: the write is not complete yet");
+        assert_eq!(oracle.complete_read_ts(w + 10, 0), Some(w + 9));
+        assert_eq!(oracle.complete_read_ts(w + 5, 0), None, "an earlier read was at w + 9");
+        assert_eq!(oracle.complete_read_ts(w + 20, w + 30), None, "compacted past the candidate");
+        assert_eq!(oracle.complete_read_ts(Timestamp::MAX, 0), None);
+        assert!(oracle.read_ts() >= w + 9);
     }
 }

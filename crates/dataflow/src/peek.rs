@@ -11,7 +11,7 @@ use differential_dataflow::trace::cursor::cursor_list;
 use differential_dataflow::trace::implementations::KeySpine;
 use differential_dataflow::trace::{Cursor, TraceReader};
 use freshet_expr::MapFilterProject;
-use freshet_repr::{DataflowError, Diff, EvalError, Row, Timestamp};
+use freshet_repr::{DataflowError, Datum, Diff, EvalError, Row, Timestamp};
 use timely::progress::Antichain;
 
 use crate::cluster::PeekResult;
@@ -53,8 +53,9 @@ impl CollectionTraces {
         self.err.set_physical_compaction(frontier);
     }
 
-    /// This worker's answer to a peek at `ts`, or `None` while `ts` is not yet complete.
-    pub fn try_peek(&mut self, ts: Timestamp) -> Option<PeekResult> {
+    /// This worker's answer to a peek at `ts`, or `None` while `ts` is not yet complete. With
+    /// `leading`, only rows whose first column equals it are read (the caller filters by it anyway).
+    pub fn try_peek(&mut self, ts: Timestamp, leading: Option<&Datum>) -> Option<PeekResult> {
         if self.upper().is_some_and(|upper| upper <= ts) {
             return None;
         }
@@ -67,8 +68,34 @@ impl CollectionTraces {
         if let Some((first, _)) = errors.into_iter().next() {
             return Some(Err(first));
         }
-        Some(Ok(read_at(&mut self.ok, ts)))
+        match leading {
+            Some(value) => Some(Ok(read_leading(&mut self.ok, ts, value))),
+            None => Some(Ok(read_at(&mut self.ok, ts))),
+        }
     }
+}
+
+/// The rows of `trace` at `ts` whose first column is `value`: a seek, then a scan of that run only,
+/// since rows sort by their first datum first and a one-datum row sorts before its extensions.
+fn read_leading(trace: &mut OkTrace, ts: Timestamp, value: &Datum) -> Vec<(Row, Diff)> {
+    let mut upper = Antichain::new();
+    trace.read_upper(&mut upper);
+    let Some(batches) = trace.batches_through(upper.borrow()) else { return Vec::new() };
+    let (mut cursor, storage) = cursor_list(batches);
+    let start = Row::new(vec![value.clone()]);
+    cursor.seek_key(&storage, &start);
+    let mut out = Vec::new();
+    while let Some(key) = cursor.get_key(&storage) {
+        if key.get(0) != Some(value) {
+            break;
+        }
+        let total = accumulate_at(&mut cursor, &storage, ts);
+        if total != 0 {
+            out.push((key.clone(), total));
+        }
+        cursor.step_key(&storage);
+    }
+    out
 }
 
 /// Every key of `trace` with its multiplicity accumulated over times `<= ts`, in key order.
@@ -82,21 +109,30 @@ where
     let (mut cursor, storage) = cursor_list(batches);
     let mut out = Vec::new();
     while let Some(key) = cursor.get_key(&storage) {
-        let mut total: Diff = 0;
-        while cursor.val_valid(&storage) {
-            cursor.map_times(&storage, |time, diff| {
-                if *time <= ts {
-                    total += *diff;
-                }
-            });
-            cursor.step_val(&storage);
-        }
+        let total = accumulate_at(&mut cursor, &storage, ts);
         if total != 0 {
             out.push((key.clone(), total));
         }
         cursor.step_key(&storage);
     }
     out
+}
+
+/// The multiplicity of the cursor's current key over times `<= ts`.
+fn accumulate_at<C>(cursor: &mut C, storage: &C::Storage, ts: Timestamp) -> Diff
+where
+    C: Cursor<Time = Timestamp, Diff = Diff>,
+{
+    let mut total: Diff = 0;
+    while cursor.val_valid(storage) {
+        cursor.map_times(storage, |time, diff| {
+            if C::owned_time(time) <= ts {
+                total += C::owned_diff(diff);
+            }
+        });
+        cursor.step_val(storage);
+    }
+    total
 }
 
 /// Applies a peek's row pipeline to one worker's rows; an evaluation error fails the peek.

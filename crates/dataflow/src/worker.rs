@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use differential_dataflow::input::InputSession;
 use freshet_expr::{MapFilterProject, RelationExpr};
-use freshet_repr::{DataflowError, Diff, EvalError, GlobalId, Row, Timestamp};
+use freshet_repr::{DataflowError, Datum, Diff, EvalError, GlobalId, Row, Timestamp};
 use freshet_storage::SourceDesc;
 use timely::dataflow::Scope;
 use timely::progress::Antichain;
@@ -61,8 +61,9 @@ struct Maintained {
 
 /// What a pending peek reads.
 enum PeekTarget {
-    /// A maintained collection, read through a row pipeline.
-    Collection(GlobalId, MapFilterProject),
+    /// A maintained collection, read through a row pipeline; with the value its first column must
+    /// equal when the pipeline says so (`MapFilterProject::leading_column_literal`).
+    Collection(GlobalId, MapFilterProject, Option<Datum>),
     /// A transient dataflow built for this peek alone, dropped once answered.
     Transient { traces: Box<CollectionTraces>, dataflow: usize },
 }
@@ -117,6 +118,8 @@ pub fn run(worker: &mut Worker, commands: mpsc::Receiver<Command>, context: Work
                 Err(mpsc::TryRecvError::Empty) => break,
             }
         }
+        // A peek at a time that is already complete is answered before the worker steps or parks.
+        state.process_peeks(worker);
         let park = if state.pending.is_empty() { IDLE_PARK } else { BUSY_PARK };
         worker.step_or_park(Some(park));
         state.process_peeks(worker);
@@ -141,7 +144,8 @@ impl WorkerState {
             Command::CreateView { id, expr, as_of } => self.create_view(worker, id, &expr, as_of),
             Command::DropCollection { id } => self.drop_collection(worker, id),
             Command::Peek { peek_id, id, ts, mfp } => {
-                self.pending.push(PendingPeek { peek_id, ts, target: PeekTarget::Collection(id, mfp) })
+                let leading = mfp.leading_column_literal();
+                self.pending.push(PendingPeek { peek_id, ts, target: PeekTarget::Collection(id, mfp, leading) })
             }
             Command::PeekExpr { peek_id, expr, ts } => self.peek_expr(worker, peek_id, &expr, ts),
             Command::AllowCompaction { id, since } => {
@@ -315,13 +319,14 @@ impl WorkerState {
                 Some(Err(EvalError::Internal("the peek was cancelled".into()).into()))
             } else {
                 match &mut peek.target {
-                    PeekTarget::Collection(id, mfp) => match self.collections.get_mut(id) {
-                        Some(maintained) => {
-                            maintained.traces.try_peek(peek.ts).map(|answer| crate::peek::apply_mfp(mfp, answer))
-                        }
+                    PeekTarget::Collection(id, mfp, leading) => match self.collections.get_mut(id) {
+                        Some(maintained) => maintained
+                            .traces
+                            .try_peek(peek.ts, leading.as_ref())
+                            .map(|answer| crate::peek::apply_mfp(mfp, answer)),
                         None => Some(Err(unknown_collection(*id))),
                     },
-                    PeekTarget::Transient { traces, .. } => traces.try_peek(peek.ts),
+                    PeekTarget::Transient { traces, .. } => traces.try_peek(peek.ts, None),
                 }
             };
             match answer {
@@ -367,7 +372,7 @@ impl WorkerState {
     fn compact(&mut self) {
         let mut holds: HashMap<GlobalId, Timestamp> = HashMap::new();
         for peek in &self.pending {
-            if let PeekTarget::Collection(id, _) = &peek.target {
+            if let PeekTarget::Collection(id, ..) = &peek.target {
                 let hold = holds.entry(*id).or_insert(peek.ts);
                 *hold = (*hold).min(peek.ts);
             }

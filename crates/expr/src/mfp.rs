@@ -54,6 +54,19 @@ impl MapFilterProject {
         self.steps.is_empty()
     }
 
+    /// The value the input's first column must equal for a row to pass, when a filter ahead of
+    /// every map and projection says `#0 = <constant>`. Rows are ordered by their first column
+    /// first, so a reader can seek to that value instead of scanning; the filter still runs.
+    pub fn leading_column_literal(&self) -> Option<Datum> {
+        for step in &self.steps {
+            let RowStep::Filter(predicates) = step else { return None };
+            if let Some(value) = predicates.iter().find_map(column_zero_equals) {
+                return Some(value);
+            }
+        }
+        None
+    }
+
     /// The row after every step, `None` if a filter dropped it.
     pub fn apply(&self, row: &Row) -> Result<Option<Row>, EvalError> {
         if self.steps.is_empty() {
@@ -91,6 +104,19 @@ impl MapFilterProject {
     }
 }
 
+/// `v` when `predicate` is `#0 = v` or `v = #0` with `v` a non-null constant.
+fn column_zero_equals(predicate: &ScalarExpr) -> Option<Datum> {
+    let ScalarExpr::CallBinary { func: crate::func::BinaryFunc::Eq, expr1, expr2 } = predicate else { return None };
+    let constant = match (expr1.as_ref(), expr2.as_ref()) {
+        (ScalarExpr::Column(0), other) | (other, ScalarExpr::Column(0)) => other,
+        _ => return None,
+    };
+    if !constant.is_constant() {
+        return None;
+    }
+    constant.eval(&[]).ok().filter(|value| !value.is_null())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,5 +136,21 @@ mod tests {
         assert_eq!(mfp.apply(&row(2, 9)), Ok(Some(Row::new(vec![Datum::Int32(9), Datum::Int32(2)]))));
         assert_eq!(mfp.apply(&row(3, 9)), Ok(None));
         assert!(MapFilterProject::extract(&expr.distinct()).is_none());
+    }
+
+    #[test]
+    fn finds_the_leading_column_constant_only_ahead_of_maps_and_projections() {
+        let typ = RelationType::new(vec![ColumnType::new(ScalarType::Int32, false); 2]);
+        let get = RelationExpr::Get { id: GlobalId(7), typ };
+        let lit = |v| ScalarExpr::Literal(Datum::Int32(v), ScalarType::Int32);
+        let first_is = |v| lit(v).call_binary(ScalarExpr::Column(0), BinaryFunc::Eq);
+        let second_is = |v| ScalarExpr::Column(1).call_binary(lit(v), BinaryFunc::Eq);
+        let leading = |expr: &RelationExpr| MapFilterProject::extract(expr).unwrap().1.leading_column_literal();
+        assert_eq!(leading(&get.clone().filter(vec![second_is(1), first_is(5)])), Some(Datum::Int32(5)));
+        assert_eq!(leading(&get.clone().filter(vec![second_is(1)])), None);
+        assert_eq!(leading(&get.clone().project(vec![1, 0]).filter(vec![first_is(5)])), None);
+        let null =
+            ScalarExpr::Column(0).call_binary(ScalarExpr::Literal(Datum::Null, ScalarType::Int32), BinaryFunc::Eq);
+        assert_eq!(leading(&get.filter(vec![null])), None);
     }
 }
