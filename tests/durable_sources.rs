@@ -3,8 +3,10 @@
 //! After every restart the source must hold exactly the producer's ledger (count, sum and distinct
 //! payloads; progress equal to the last put sequence numbers): nothing lost, nothing twice. The
 //! last restart happens with the emulator down, so the rows can only come from the source log.
-//! Also: a resume point that is no longer in the stream is an error, and DROP SOURCE deletes the
-//! source's log files.
+//! Logs roll into small segments, so compaction runs between and during the cycles.
+//! Also: a resume point that is no longer in the stream is an error, DROP SOURCE deletes the
+//! source's log files, a torn last segment is cut back (its records are read again from the stream,
+//! once) and a damaged earlier segment stops the source with an error naming the file.
 
 #[path = "support/emulator.rs"]
 mod emulator;
@@ -26,8 +28,26 @@ use sql::query;
 const DEADLINE: Duration = Duration::from_secs(60);
 const POLL: Duration = Duration::from_millis(50);
 
+/// Log segments this small roll every few batches, so that restarts, kills and damage meet
+/// compacted and rolled segments.
+const SEGMENT_BYTES: &str = "4096";
+
 fn server_for(emulator: &Emulator) -> TestServer {
-    TestServer::start_with_env(emulator.env_vars().into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+    let mut env: Vec<(String, String)> = emulator.env_vars().into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+    env.push(("FRESHET_LOG_SEGMENT_BYTES".into(), SEGMENT_BYTES.into()));
+    TestServer::start_with_env(env)
+}
+
+/// The segment files of each source log in `dir`, by log, in segment order.
+fn segments(dir: &std::path::Path) -> BTreeMap<String, Vec<(u64, std::path::PathBuf)>> {
+    let mut logs: BTreeMap<String, Vec<(u64, std::path::PathBuf)>> = BTreeMap::new();
+    for entry in std::fs::read_dir(dir).expect("sources directory").flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        let Some((stem, number)) = name.strip_suffix(".seg").and_then(|base| base.rsplit_once('-')) else { continue };
+        logs.entry(stem.to_string()).or_default().push((number.parse().expect("segment number"), entry.path()));
+    }
+    logs.values_mut().for_each(|segments| segments.sort());
+    logs
 }
 
 /// What the producer has put and had acknowledged.
@@ -148,6 +168,18 @@ async fn wait_exactly(client: &tokio_postgres::Client, ledger: &Ledger, context:
     started.elapsed()
 }
 
+/// Polls `sql` until it fails with an error containing `needle`; returns that error.
+async fn wait_for_error(client: &tokio_postgres::Client, sql: &str, needle: &str) -> String {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        match query(client, sql).await {
+            Err(e) if e.contains(needle) => return e,
+            other => assert!(Instant::now() < deadline, "no error containing {needle:?} yet: {other:?}"),
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
 /// A tiny seeded generator, so that a failing cycle sequence can be replayed.
 fn next_random(state: &mut u64) -> u64 {
     *state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
@@ -174,7 +206,7 @@ async fn sources_ingest_exactly_once_across_clean_stops_and_kills() {
     producer.resume();
     drop(client);
 
-    for cycle in 0..4 {
+    for cycle in 0..10 {
         producer.wait_for_more(50 + (next_random(&mut random) % 150) as i64).await;
         let kill = next_random(&mut random).is_multiple_of(2);
         if kill {
@@ -195,6 +227,10 @@ async fn sources_ingest_exactly_once_across_clean_stops_and_kills() {
         );
         producer.resume();
     }
+
+    // Segments rolled and were compacted: some log no longer starts at segment 0.
+    let logs = segments(&server.data_dir().join("sources"));
+    assert!(logs.values().any(|s| s.first().is_some_and(|(n, _)| *n > 0)), "no log was compacted: {logs:?}");
 
     // The last restart with Kinesis unreachable: everything must come back from the source log,
     // at once and exactly; then the readers resume after the committed records, not before.
@@ -247,14 +283,7 @@ async fn a_lost_resume_point_is_an_error_and_drop_deletes_the_logs() {
     emulator.put_record("gone", "k", b"99").await;
     server.restart();
     let client = server.connect().await;
-    let deadline = Instant::now() + DEADLINE;
-    let error = loop {
-        match query(&client, "SELECT count(*) FROM gone").await {
-            Err(e) if e.contains("cannot resume shard") => break e,
-            other => assert!(Instant::now() < deadline, "no resume error yet: {other:?}"),
-        }
-        tokio::time::sleep(POLL).await;
-    };
+    let error = wait_for_error(&client, "SELECT count(*) FROM gone", "cannot resume shard").await;
     assert!(error.contains("shardId-") && error.contains("sequence number"), "{error}");
     query(&client, "DROP SOURCE gone CASCADE").await.expect("drop");
     let deadline = Instant::now() + DEADLINE;
@@ -262,4 +291,77 @@ async fn a_lost_resume_point_is_an_error_and_drop_deletes_the_logs() {
         assert!(Instant::now() < deadline, "DROP SOURCE left its log files");
         tokio::time::sleep(POLL).await;
     }
+}
+
+/// Puts records `from..to` one wave at a time, waiting for the source to hold each wave, so that
+/// the log gets many batches (and so several segments).
+async fn put_in_waves(client: &tokio_postgres::Client, emulator: &Emulator, from: i64, to: i64) {
+    for wave in (from..to).collect::<Vec<_>>().chunks(15) {
+        for i in wave {
+            emulator.put_record("waves", &format!("k{i}"), i.to_string().as_bytes()).await;
+        }
+        let expected = Some(vec![Some((wave[wave.len() - 1]).to_string())]);
+        let deadline = Instant::now() + DEADLINE;
+        while query(client, "SELECT max(text::bigint) FROM waves").await.ok().and_then(|r| r.into_iter().next())
+            != expected
+        {
+            assert!(Instant::now() < deadline, "the source never read wave {wave:?}");
+            tokio::time::sleep(POLL).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 3)]
+async fn a_torn_last_segment_is_cut_and_a_damaged_earlier_one_is_reported() {
+    let emulator = Emulator::start().await;
+    emulator.create_stream("waves", 1).await;
+    let mut server = server_for(&emulator);
+    let client = server.connect().await;
+    let arn = emulator.stream_arn("waves");
+    query(&client, &format!("CREATE SOURCE waves FROM KINESIS ARN '{arn}' FORMAT TEXT")).await.expect("source");
+    put_in_waves(&client, &emulator, 1, 301).await;
+    drop(client);
+    assert!(server.stop().success());
+    let dir = server.data_dir().join("sources");
+    let logs = segments(&dir);
+    let (stem, owned) = logs.iter().max_by_key(|(_, s)| s.len()).expect("a source log");
+    assert!(owned.len() >= 2, "{stem} has several segments: {owned:?}");
+
+    // A crash mid-append: the last segment ends in half a frame. Its records are not lost: the
+    // resume point went with them, so they are read from the stream again, exactly once.
+    let (_, last) = owned.last().expect("last segment");
+    let len = std::fs::metadata(last).expect("segment").len();
+    std::fs::OpenOptions::new().write(true).open(last).expect("open").set_len(len - 5).expect("truncate");
+    server.restart();
+    let client = server.connect().await;
+    let ledger_sum: i64 = (1..=300).sum();
+    let expected = vec![vec![Some("300".to_string()), Some(ledger_sum.to_string()), Some("300".to_string())]];
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let seen = query(&client, "SELECT count(*), sum(text::bigint), count(DISTINCT text) FROM waves").await;
+        if seen.as_ref() == Ok(&expected) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "after a torn tail: {seen:?}, expected {expected:?}");
+        tokio::time::sleep(POLL).await;
+    }
+    assert!(server.log().contains("cutting torn log tail"), "the cut is logged");
+    drop(client);
+    assert!(server.stop().success());
+
+    // Damage inside an earlier segment cannot be a crash: the source stops with an error naming
+    // the file instead of serving a silently shortened history; the server keeps serving.
+    let logs = segments(&dir);
+    let owned = logs.get(stem.as_str()).expect("the log is still there");
+    let (_, earlier) = &owned[owned.len() - 2];
+    let mut bytes = std::fs::read(earlier).expect("segment");
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x5a;
+    std::fs::write(earlier, &bytes).expect("write");
+    server.restart();
+    let client = server.connect().await;
+    let file_name = earlier.file_name().expect("name").to_string_lossy().to_string();
+    let error = wait_for_error(&client, "SELECT count(*) FROM waves", "corrupt").await;
+    assert!(error.contains(&file_name), "the error names the damaged file: {error}");
+    assert_eq!(query(&client, "SELECT 1").await, Ok(vec![vec![Some("1".to_string())]]));
 }

@@ -39,6 +39,12 @@ struct Args {
     /// Number of dataflow worker threads [default: the number of CPU cores, at most 8].
     #[arg(long, env = "FRESHET_WORKERS", value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
     workers: Option<u16>,
+
+    /// Table and source logs start a new segment after this many bytes; closed segments are
+    /// compacted in the background.
+    #[arg(long, env = "FRESHET_LOG_SEGMENT_BYTES", value_name = "BYTES", default_value_t = 8 << 20,
+          value_parser = clap::value_parser!(u64).range(4096..))]
+    log_segment_bytes: u64,
 }
 
 /// Worker threads when `--workers` is not given: one per core, capped so that a large machine does
@@ -82,9 +88,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create the data directory {}", args.data_dir.display()))?;
     let workers = args.workers.map(usize::from).unwrap_or_else(default_workers);
     tracing::info!(data_dir = %args.data_dir.display(), workers, "starting coordinator");
-    let coord = CoordClient::start(Config { data_dir: args.data_dir.clone(), workers })
-        .await
-        .with_context(|| format!("cannot start the coordinator with data directory {}", args.data_dir.display()))?;
+    let coord = CoordClient::start(Config {
+        data_dir: args.data_dir.clone(),
+        workers,
+        log_segment_bytes: args.log_segment_bytes,
+    })
+    .await
+    .with_context(|| format!("cannot start the coordinator with data directory {}", args.data_dir.display()))?;
 
     let local = listener.local_addr().unwrap_or(args.listen);
     println!("freshet: listening on {local}");

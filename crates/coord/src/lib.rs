@@ -34,6 +34,8 @@ use crate::timestamp::Oracle;
 pub struct Config {
     pub data_dir: PathBuf,
     pub workers: usize,
+    /// Table and source log segments roll (and closed ones are compacted) after this many bytes.
+    pub log_segment_bytes: u64,
 }
 
 /// A handle to a running coordinator; cheap to clone, one per connection is fine.
@@ -64,12 +66,13 @@ impl CoordClient {
             CoordError::Storage(format!("cannot create data directory {}: {e}", config.data_dir.display()))
         })?;
         let catalog = Catalog::open(&config.data_dir)?;
-        let (table_log, batches) =
-            TableLog::open(&config.data_dir.join("tables.log")).map_err(|e| CoordError::Storage(e.to_string()))?;
+        let (table_log, batches) = TableLog::open(&config.data_dir, config.log_segment_bytes)
+            .map_err(|e| CoordError::Storage(e.to_string()))?;
         let cluster_config = ClusterConfig {
             workers: config.workers.max(1),
             runtime: tokio::runtime::Handle::current(),
             data_dir: Some(config.data_dir.clone()),
+            log_segment_bytes: config.log_segment_bytes,
         };
         let cluster = Cluster::start(cluster_config).map_err(CoordError::Internal)?;
         let start_ts = timestamp::now_ms().max(batches.iter().map(|b| b.ts + 1).max().unwrap_or(0));

@@ -2,7 +2,7 @@
 //! log, so that views answer as they did before the restart. Sources replay their own logs (in the
 //! cluster) at their original timestamps; logs of sources the catalog no longer has are deleted.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use freshet_repr::{Diff, GlobalId, Row};
 use freshet_storage::LogBatch;
@@ -12,7 +12,8 @@ use crate::{CoordClient, CoordError};
 
 pub async fn recover(client: &CoordClient, batches: Vec<LogBatch>) -> Result<(), CoordError> {
     let entries: Vec<_> = client.inner.catalog.lock().await.entries().cloned().collect();
-    let contents = consolidate(batches);
+    let tables = entries.iter().filter(|e| matches!(e.detail, EntryDetail::Table)).map(|e| e.id).collect();
+    let contents = contents_by_table(batches, &tables);
     let cluster = client.cluster()?;
     remove_orphan_source_logs(client, &entries);
     let start_ts = client.oracle()?.write_ts();
@@ -57,13 +58,11 @@ fn remove_orphan_source_logs(client: &CoordClient, entries: &[crate::catalog::Ca
     }
 }
 
-/// Sums every row's diffs per table, dropping rows that cancel out.
-fn consolidate(batches: Vec<LogBatch>) -> BTreeMap<GlobalId, Vec<(Row, Diff)>> {
-    let mut sums: BTreeMap<GlobalId, BTreeMap<Row, Diff>> = BTreeMap::new();
-    for batch in batches {
-        for (id, row, diff) in batch.updates {
-            *sums.entry(id).or_default().entry(row).or_default() += diff;
-        }
+/// Every live table's rows with their summed diffs, without rows that cancel out.
+fn contents_by_table(batches: Vec<LogBatch>, tables: &BTreeSet<GlobalId>) -> BTreeMap<GlobalId, Vec<(Row, Diff)>> {
+    let mut contents: BTreeMap<GlobalId, Vec<(Row, Diff)>> = BTreeMap::new();
+    for (id, row, diff) in freshet_storage::log::consolidate_updates(batches, tables) {
+        contents.entry(id).or_default().push((row, diff));
     }
-    sums.into_iter().map(|(id, rows)| (id, rows.into_iter().filter(|(_, d)| *d != 0).collect())).collect()
+    contents
 }

@@ -83,13 +83,12 @@ pub fn commit(client: &CoordClient, updates: Vec<(GlobalId, Row, Diff)>) -> Resu
     let mut oracle = client.oracle()?;
     let ts = oracle.write_ts();
     let batch = LogBatch { ts, updates };
-    client
-        .inner
-        .table_log
-        .lock()
-        .map_err(|_| CoordError::Internal("table log lock poisoned".into()))?
-        .append(&batch)
-        .map_err(|e| CoordError::Storage(e.to_string()))?;
+    {
+        let mut log =
+            client.inner.table_log.lock().map_err(|_| CoordError::Internal("table log lock poisoned".into()))?;
+        log.append(&batch).map_err(|e| CoordError::Storage(e.to_string()))?;
+        compact_in_background(client, &mut log);
+    }
     let cluster = client.cluster()?;
     let mut per_table: std::collections::BTreeMap<GlobalId, Vec<(Row, Diff)>> = Default::default();
     for (id, row, diff) in batch.updates {
@@ -115,4 +114,35 @@ async fn check_not_null(client: &CoordClient, target: GlobalId, rows: &[(Row, Di
         }
     }
     Ok(())
+}
+
+/// Starts a compaction of the table log's closed segments on its own thread when one is due,
+/// keeping only tables the catalog still has. A failed compaction leaves the old segments in force.
+fn compact_in_background(client: &CoordClient, log: &mut freshet_storage::TableLog) {
+    let job = match log.compaction_due() {
+        Ok(Some(job)) => job,
+        Ok(None) => return,
+        Err(error) => {
+            tracing::warn!(%error, "cannot look for table log segments to compact");
+            return;
+        }
+    };
+    let client = client.clone();
+    let spawned = std::thread::Builder::new().name("table-log-compaction".into()).spawn(move || {
+        let live: std::collections::BTreeSet<GlobalId> = client
+            .inner
+            .catalog
+            .blocking_lock()
+            .entries()
+            .filter(|e| matches!(e.detail, crate::catalog::EntryDetail::Table))
+            .map(|e| e.id)
+            .collect();
+        match freshet_storage::log::compact_table_log(job, &live) {
+            Ok(stats) => tracing::info!(?stats, "compacted the table log"),
+            Err(error) => tracing::error!(%error, "table log compaction failed"),
+        }
+    });
+    if let Err(error) = spawned {
+        tracing::warn!(%error, "cannot start a table log compaction");
+    }
 }

@@ -31,6 +31,8 @@ pub struct ClusterConfig {
     /// Where sources keep their ingestion logs (`<data_dir>/sources/`); `None`: sources are not
     /// persisted and re-read their streams from the start.
     pub data_dir: Option<std::path::PathBuf>,
+    /// Source log segments roll (and closed ones are compacted) after this many bytes.
+    pub log_segment_bytes: u64,
 }
 
 /// The rows of a collection at one timestamp, or the first error the collection holds then.
@@ -58,6 +60,7 @@ impl Cluster {
         let worker_shared = Arc::clone(&shared);
         let runtime = config.runtime.clone();
         let data_dir = config.data_dir.clone();
+        let log_segment_bytes = config.log_segment_bytes;
         let (started_tx, started_rx) = mpsc::channel::<Result<(), String>>();
         let timely = std::thread::Builder::new()
             .name("freshet-timely".into())
@@ -73,6 +76,7 @@ impl Cluster {
                             shared: Arc::clone(&worker_shared),
                             runtime: runtime.clone(),
                             data_dir: data_dir.clone(),
+                            log_segment_bytes,
                         };
                         crate::worker::run(worker, receiver, context);
                     }
@@ -140,7 +144,7 @@ impl Cluster {
     }
 
     /// Starts source `id` and its progress collection `progress_id`. With a data directory, the
-    /// source first replays its log `<data_dir>/sources/<id>-w<worker>.log` at the original
+    /// source first replays its log `<data_dir>/sources/<id>-w<worker>-<n>.seg` at the original
     /// timestamps and resumes its shards after the committed records; dropping it deletes the log.
     pub fn create_source(
         &self,

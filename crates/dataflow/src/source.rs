@@ -321,7 +321,7 @@ impl SourceState {
         }
         if let Some(log) = &mut self.log {
             match log.append(&batch_for(now, &self.pending, &self.pending_ended, &self.progress)) {
-                Ok(()) => {}
+                Ok(()) => compact_in_background(log, &self.source_name),
                 // Rolled back: the records stay pending and the next step commits them.
                 Err(error @ LogError::Io { .. }) => {
                     tracing::warn!(source = %self.source_name, %error, "source log append failed; retrying");
@@ -419,3 +419,26 @@ pub fn now_ms() -> Timestamp {
 
 #[cfg(test)]
 mod tests;
+
+/// Starts a compaction of `log`'s closed segments on its own thread when one is due; a failed
+/// compaction leaves the old segments in force and is only logged.
+fn compact_in_background(log: &mut SourceLog, source_name: &str) {
+    let job = match log.compaction_due() {
+        Ok(Some(job)) => job,
+        Ok(None) => return,
+        Err(error) => {
+            tracing::warn!(source = %source_name, %error, "cannot look for source log segments to compact");
+            return;
+        }
+    };
+    let (source, stem) = (source_name.to_string(), log.stem().to_string());
+    let spawned = std::thread::Builder::new().name("source-log-compaction".into()).spawn(move || {
+        match freshet_storage::source_log::compact_source_log(job) {
+            Ok(stats) => tracing::info!(%source, log = %stem, ?stats, "compacted source log"),
+            Err(error) => tracing::error!(%source, log = %stem, %error, "source log compaction failed"),
+        }
+    });
+    if let Err(error) = spawned {
+        tracing::warn!(source = %source_name, %error, "cannot start a source log compaction");
+    }
+}

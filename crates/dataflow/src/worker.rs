@@ -80,6 +80,7 @@ pub struct WorkerContext {
     pub runtime: tokio::runtime::Handle,
     /// Where sources keep their logs; `None`: sources are not persisted.
     pub data_dir: Option<PathBuf>,
+    pub log_segment_bytes: u64,
 }
 
 /// Everything one worker owns.
@@ -87,6 +88,7 @@ pub struct WorkerState {
     shared: Arc<Shared>,
     runtime: tokio::runtime::Handle,
     data_dir: Option<PathBuf>,
+    log_segment_bytes: u64,
     collections: HashMap<GlobalId, Maintained>,
     tables: HashMap<GlobalId, InputSession<Timestamp, Row, Diff>>,
     /// Source readers and source ids, by the dataflow that runs them.
@@ -103,6 +105,7 @@ pub fn run(worker: &mut Worker, commands: mpsc::Receiver<Command>, context: Work
         shared: context.shared,
         runtime: context.runtime,
         data_dir: context.data_dir,
+        log_segment_bytes: context.log_segment_bytes,
         collections: HashMap::new(),
         tables: HashMap::new(),
         sources: HashMap::new(),
@@ -212,7 +215,11 @@ impl WorkerState {
     fn create_source(&mut self, worker: &mut Worker, ids: (GlobalId, GlobalId), name: &str, desc: &SourceDesc) {
         let dataflow = worker.next_dataflow_index();
         let runtime = self.runtime.clone();
-        let persistence = self.data_dir.clone().map(|data_dir| Persistence { data_dir, id: ids.0 });
+        let persistence = self.data_dir.clone().map(|data_dir| Persistence {
+            data_dir,
+            id: ids.0,
+            segment_bytes: self.log_segment_bytes,
+        });
         let (data, progress, token) = worker.dataflow_named(&format!("source-{name}"), |scope| {
             let source = render_durable_source(scope, name, desc, &runtime, persistence);
             let progress = Rendered { ok: source.progress, err: empty_errors(scope) };

@@ -13,7 +13,7 @@ use freshet_repr::{
 
 fn start(workers: usize) -> Cluster {
     let runtime = tokio::runtime::Handle::current();
-    Cluster::start(ClusterConfig { workers, runtime, data_dir: None }).unwrap()
+    Cluster::start(ClusterConfig { workers, runtime, data_dir: None, log_segment_bytes: 1 << 20 }).unwrap()
 }
 
 fn int(v: i64) -> Datum {
@@ -470,8 +470,13 @@ fn the_handle_can_be_shared_across_tasks() {
     fn assert_send_sync<T: Send + Sync>(_: &T) {}
     fn assert_send<T: Send>(_: &T) {}
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
-    let cluster =
-        Cluster::start(ClusterConfig { workers: 1, runtime: runtime.handle().clone(), data_dir: None }).unwrap();
+    let cluster = Cluster::start(ClusterConfig {
+        workers: 1,
+        runtime: runtime.handle().clone(),
+        data_dir: None,
+        log_segment_bytes: 1 << 20,
+    })
+    .unwrap();
     assert_send_sync(&cluster);
     let future = cluster.peek(GlobalId(1), 0);
     assert_send(&future);

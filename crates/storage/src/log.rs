@@ -12,6 +12,7 @@
 
 pub mod fault;
 pub mod medium;
+pub mod segmented;
 
 use std::path::{Path, PathBuf};
 
@@ -33,7 +34,7 @@ pub enum LogError {
     /// The append did not commit; the log was rolled back and stays usable.
     #[error("log {path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
-    #[error("log {path}: {message}")]
+    #[error("log {path} is corrupt: {message}")]
     Corrupt { path: PathBuf, message: String },
     /// An append failed and could not be rolled back: its outcome is unknown, so the log refuses
     /// further appends until it is reopened (which replays exactly what is durable).
@@ -179,20 +180,23 @@ pub fn encode_payload<T: Serialize>(path: &Path, value: &T) -> Result<Vec<u8>, L
     bincode::serialize(value).map_err(|e| LogError::Corrupt { path: path.to_path_buf(), message: e.to_string() })
 }
 
-/// The table log: every acknowledged table write.
+/// The table log: every acknowledged table write, in `<data_dir>/tables-<n>.seg` segments.
 pub struct TableLog {
     path: PathBuf,
-    log: FrameLog<FileMedium>,
+    log: segmented::SegmentedLog,
 }
 
+/// Compacted table updates are split so that no frame holds more than this many updates.
+const COMPACTED_BATCH_UPDATES: usize = 100_000;
+
 impl TableLog {
-    /// Opens (creating if needed) the log at `path`, returning it with every intact batch in order.
-    /// A damaged tail is truncated away.
-    pub fn open(path: &Path) -> Result<(TableLog, Vec<LogBatch>), LogError> {
-        let medium = FileMedium::open(path).map_err(|source| LogError::Io { path: path.to_path_buf(), source })?;
-        let (log, payloads) = FrameLog::open(medium)?;
-        let batches = decode_payloads(path, &payloads)?;
-        Ok((TableLog { path: path.to_path_buf(), log }, batches))
+    /// Opens (creating if needed) the table log in `data_dir`, returning it with every intact batch
+    /// in order. A damaged tail is truncated away; segments roll after `segment_bytes`.
+    pub fn open(data_dir: &Path, segment_bytes: u64) -> Result<(TableLog, Vec<LogBatch>), LogError> {
+        let (log, payloads) = segmented::SegmentedLog::open(data_dir, "tables", segment_bytes)?;
+        let path = data_dir.join("tables");
+        let batches = decode_payloads(&path, &payloads)?;
+        Ok((TableLog { path, log }, batches))
     }
 
     /// Appends `batch` and fsyncs; the write is durable when this returns Ok.
@@ -200,6 +204,46 @@ impl TableLog {
         let payload = encode_payload(&self.path, batch)?;
         self.log.append(&payload)
     }
+
+    /// A compaction of the closed segments, if one is due; run it with `compact_table_log`.
+    pub fn compaction_due(&mut self) -> Result<Option<segmented::Compaction>, LogError> {
+        self.log.compaction_due()
+    }
+}
+
+/// Runs `compaction` over table batches: every row's diffs summed at the latest time of the closed
+/// segments, rows that cancel out and tables not in `live` dropped.
+pub fn compact_table_log(
+    compaction: segmented::Compaction,
+    live: &std::collections::BTreeSet<GlobalId>,
+) -> Result<segmented::CompactionStats, LogError> {
+    compaction.run(|payloads| {
+        let path = PathBuf::from("table log compaction");
+        let batches: Vec<LogBatch> = decode_payloads(&path, &payloads)?;
+        let ts = batches.iter().map(|b| b.ts).max().unwrap_or_default();
+        let updates = consolidate_updates(batches, live);
+        let mut chunks: Vec<LogBatch> =
+            updates.chunks(COMPACTED_BATCH_UPDATES).map(|c| LogBatch { ts, updates: c.to_vec() }).collect();
+        if chunks.is_empty() {
+            // Keeps the latest time on record even when everything cancelled out.
+            chunks.push(LogBatch { ts, updates: Vec::new() });
+        }
+        chunks.iter().map(|b| encode_payload(&path, b)).collect()
+    })
+}
+
+/// Every `(table, row)` of `batches` with its summed diff, without zero sums or dead tables.
+pub fn consolidate_updates(
+    batches: Vec<LogBatch>,
+    live: &std::collections::BTreeSet<GlobalId>,
+) -> Vec<(GlobalId, Row, Diff)> {
+    let mut sums: std::collections::BTreeMap<(GlobalId, Row), Diff> = Default::default();
+    for (id, row, diff) in batches.into_iter().flat_map(|b| b.updates) {
+        if live.contains(&id) {
+            *sums.entry((id, row)).or_default() += diff;
+        }
+    }
+    sums.into_iter().filter(|(_, diff)| *diff != 0).map(|((id, row), diff)| (id, row, diff)).collect()
 }
 
 #[cfg(test)]

@@ -2,17 +2,23 @@
 //! was given and the per-shard resume points, so that a restarted source replays exactly what it
 //! had emitted at the same times and resumes each shard after its last committed record.
 //!
-//! Layout: `<data-dir>/sources/<source id>-w<worker>.log`, one `FrameLog` per worker, each frame
-//! a bincode `SourceBatch`. A worker appends only to its own file, but on recovery reads every file
-//! of the source (other workers' read-only), so shard ownership may change between runs (another
-//! worker count) without losing or repeating a record. This module must not decode records.
+//! Layout: one `SegmentedLog` per worker, `<data-dir>/sources/<source id>-w<worker>-<n>.seg`, each
+//! frame a bincode `SourceBatch`. A worker appends only to its own log, but on recovery reads every
+//! log of the source (other workers' read-only), so shard ownership may change between runs
+//! (another worker count) without losing or repeating a record. Compaction merges the batches of
+//! closed segments into batches at the latest of their times: records are append-only, so nothing
+//! cancels, but history (times, frames, superseded resume points) collapses. This module must not
+//! decode records.
 
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use freshet_repr::{GlobalId, Timestamp};
 use serde::{Deserialize, Serialize};
 
-use crate::log::{decode_frames, decode_payloads, encode_payload, DurableLog, FileMedium, FrameLog, LogError};
+use crate::log::segmented::{self, Compaction, SegmentedLog};
+use crate::log::{decode_payloads, encode_payload, LogError};
 
 /// One raw record as the stream delivered it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,10 +42,14 @@ pub struct SourceBatch {
     pub ended: Vec<String>,
 }
 
+/// Compacted batches are split so that no frame grows past this many bytes of record data.
+const COMPACTED_BATCH_BYTES: usize = 4 << 20;
+
 /// One worker's ingestion log of one source.
 pub struct SourceLog {
-    path: PathBuf,
-    log: FrameLog<FileMedium>,
+    dir: PathBuf,
+    stem: String,
+    log: SegmentedLog,
 }
 
 /// The directory holding every source log.
@@ -47,76 +57,116 @@ pub fn sources_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("sources")
 }
 
-/// The log file worker `worker` of source `id` appends to.
-pub fn source_log_path(data_dir: &Path, id: GlobalId, worker: usize) -> PathBuf {
-    sources_dir(data_dir).join(format!("{id}-w{worker}.log"))
+/// The name (without segment number) of the log worker `worker` of source `id` appends to.
+pub fn source_log_stem(id: GlobalId, worker: usize) -> String {
+    format!("{id}-w{worker}")
 }
 
-/// Every log file of source `id`, whichever worker count wrote them, sorted by name.
-pub fn source_log_files(data_dir: &Path, id: GlobalId) -> std::io::Result<Vec<PathBuf>> {
+/// The stems of every log of source `id`, whichever worker count wrote them, sorted.
+pub fn source_log_stems(data_dir: &Path, id: GlobalId) -> Result<Vec<String>, LogError> {
     let prefix = format!("{id}-w");
-    let dir = sources_dir(data_dir);
-    let entries = match std::fs::read_dir(&dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e),
-    };
-    let mut files = Vec::new();
-    for entry in entries {
-        let name = entry?.file_name();
-        let name = name.to_string_lossy();
-        let worker = name.strip_prefix(&prefix).and_then(|rest| rest.strip_suffix(".log"));
-        if worker.is_some_and(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_digit())) {
-            files.push(dir.join(name.as_ref()));
-        }
-    }
-    files.sort();
-    Ok(files)
+    let stems = segmented::stems_with_prefix(&sources_dir(data_dir), &prefix)?;
+    Ok(stems
+        .into_iter()
+        .filter(|stem| stem[prefix.len()..].bytes().all(|b| b.is_ascii_digit()) && stem.len() > prefix.len())
+        .collect())
 }
 
-/// Deletes every log file of source `id` (when the source is dropped).
-pub fn remove_source_logs(data_dir: &Path, id: GlobalId) -> std::io::Result<()> {
-    for file in source_log_files(data_dir, id)? {
-        match std::fs::remove_file(&file) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
-            _ => {}
-        }
+/// Deletes every log of source `id` (when the source is dropped).
+pub fn remove_source_logs(data_dir: &Path, id: GlobalId) -> Result<(), LogError> {
+    for stem in source_log_stems(data_dir, id)? {
+        segmented::remove(&sources_dir(data_dir), &stem)?;
     }
     Ok(())
 }
 
-impl SourceLog {
-    /// Opens (creating it and its directory if needed) the log at `path`, cutting a torn tail,
-    /// and returns it with every committed batch in order.
-    pub fn open(path: &Path) -> Result<(SourceLog, Vec<SourceBatch>), LogError> {
-        let io = |source| LogError::Io { path: path.to_path_buf(), source };
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(io)?;
-        }
-        let (log, payloads) = FrameLog::open(FileMedium::open(path).map_err(io)?)?;
-        let batches = decode_payloads(path, &payloads)?;
-        Ok((SourceLog { path: path.to_path_buf(), log }, batches))
-    }
+/// The committed batches of a log another worker owns, without modifying it: a torn tail is
+/// skipped, not cut (its owner cuts it).
+pub fn read_only(data_dir: &Path, stem: &str) -> Result<Vec<SourceBatch>, LogError> {
+    let dir = sources_dir(data_dir);
+    let payloads = segmented::read_only(&dir, stem)?;
+    decode_payloads(&dir.join(stem), &payloads)
+}
 
-    /// The committed batches of a log another worker owns, without modifying it: a torn tail is
-    /// skipped, not cut (its owner cuts it).
-    pub fn read_only(path: &Path) -> Result<Vec<SourceBatch>, LogError> {
-        let bytes = std::fs::read(path).map_err(|source| LogError::Io { path: path.to_path_buf(), source })?;
-        let (frames, _) =
-            decode_frames(&bytes).map_err(|message| LogError::Corrupt { path: path.to_path_buf(), message })?;
-        let payloads: Vec<Vec<u8>> = frames.into_iter().map(<[u8]>::to_vec).collect();
-        decode_payloads(path, &payloads)
+impl SourceLog {
+    /// Opens (creating it and its directory if needed) the log of worker `worker` of source `id`,
+    /// cutting a torn tail, and returns it with every committed batch in order. Segments roll
+    /// after `segment_bytes`.
+    pub fn open(
+        data_dir: &Path,
+        id: GlobalId,
+        worker: usize,
+        segment_bytes: u64,
+    ) -> Result<(SourceLog, Vec<SourceBatch>), LogError> {
+        let dir = sources_dir(data_dir);
+        let stem = source_log_stem(id, worker);
+        let (log, payloads) = SegmentedLog::open(&dir, &stem, segment_bytes)?;
+        let batches = decode_payloads(&dir.join(&stem), &payloads)?;
+        Ok((SourceLog { dir, stem, log }, batches))
     }
 
     /// Appends `batch` and fsyncs; see `DurableLog::append` for what an error means.
     pub fn append(&mut self, batch: &SourceBatch) -> Result<(), LogError> {
-        let payload = encode_payload(&self.path, batch)?;
+        let payload = encode_payload(&self.dir.join(&self.stem), batch)?;
         self.log.append(&payload)
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// A compaction of this log's closed segments, if one is due; run it with `compact_source_log`
+    /// on any thread.
+    pub fn compaction_due(&mut self) -> Result<Option<Compaction>, LogError> {
+        self.log.compaction_due()
     }
+
+    pub fn stem(&self) -> &str {
+        &self.stem
+    }
+}
+
+/// Runs `compaction` over source batches: see the module docs.
+pub fn compact_source_log(compaction: Compaction) -> Result<segmented::CompactionStats, LogError> {
+    compaction.run(|payloads| {
+        let path = PathBuf::from("source log compaction");
+        let batches: Vec<SourceBatch> = decode_payloads(&path, &payloads)?;
+        merge_batches(batches).iter().map(|b| encode_payload(&path, b)).collect()
+    })
+}
+
+/// `batches` as few batches at the latest of their times, with each shard's greatest resume point.
+pub fn merge_batches(batches: Vec<SourceBatch>) -> Vec<SourceBatch> {
+    let Some(ts) = batches.iter().map(|b| b.ts).max() else { return Vec::new() };
+    let mut progress: BTreeMap<String, String> = BTreeMap::new();
+    let mut ended: BTreeSet<String> = BTreeSet::new();
+    let mut out: Vec<SourceBatch> = Vec::new();
+    let mut current = SourceBatch { ts, records: Vec::new(), progress: Vec::new(), ended: Vec::new() };
+    let mut current_bytes = 0;
+    for batch in batches {
+        for (shard, seq) in batch.progress {
+            let greater = progress.get(&shard).is_none_or(|known| compare_sequence_numbers(&seq, known).is_gt());
+            if greater {
+                progress.insert(shard, seq);
+            }
+        }
+        ended.extend(batch.ended);
+        for record in batch.records {
+            current_bytes += record.data.len();
+            current.records.push(record);
+            if current_bytes >= COMPACTED_BATCH_BYTES {
+                let full = std::mem::take(&mut current.records);
+                out.push(SourceBatch { ts, records: full, progress: Vec::new(), ended: Vec::new() });
+                current_bytes = 0;
+            }
+        }
+    }
+    current.progress = progress.into_iter().collect();
+    current.ended = ended.into_iter().collect();
+    out.push(current);
+    out
+}
+
+/// Orders Kinesis sequence numbers (decimal digits without leading zeros) numerically.
+pub fn compare_sequence_numbers(a: &str, b: &str) -> Ordering {
+    let (a, b) = (a.trim_start_matches('0'), b.trim_start_matches('0'));
+    a.len().cmp(&b.len()).then_with(|| a.cmp(b))
 }
 
 #[cfg(test)]
@@ -141,46 +191,61 @@ mod tests {
     #[test]
     fn batches_survive_reopen_and_other_workers_read_them() {
         let dir = data_dir("reopen");
-        let path = source_log_path(&dir, GlobalId(7), 1);
-        let (mut log, replay) = SourceLog::open(&path).unwrap();
+        let (mut log, replay) = SourceLog::open(&dir, GlobalId(7), 1, 1 << 20).unwrap();
         assert!(replay.is_empty());
         log.append(&batch(10, "1")).unwrap();
         log.append(&batch(11, "2")).unwrap();
         drop(log);
-        let (_, replay) = SourceLog::open(&path).unwrap();
+        let (_, replay) = SourceLog::open(&dir, GlobalId(7), 1, 1 << 20).unwrap();
         assert_eq!(replay, vec![batch(10, "1"), batch(11, "2")]);
-        assert_eq!(SourceLog::read_only(&path).unwrap(), replay);
+        assert_eq!(read_only(&dir, &source_log_stem(GlobalId(7), 1)).unwrap(), replay);
     }
 
     #[test]
-    fn files_are_listed_per_source_and_removed_on_drop() {
+    fn logs_are_listed_per_source_and_removed_on_drop() {
         let dir = data_dir("files");
         for (id, worker) in [(7, 0), (7, 1), (71, 0)] {
-            SourceLog::open(&source_log_path(&dir, GlobalId(id), worker)).unwrap();
+            SourceLog::open(&dir, GlobalId(id), worker, 1 << 20).unwrap();
         }
-        std::fs::write(sources_dir(&dir).join("u7-wx.log"), b"").unwrap();
-        let files = source_log_files(&dir, GlobalId(7)).unwrap();
-        assert_eq!(files, vec![source_log_path(&dir, GlobalId(7), 0), source_log_path(&dir, GlobalId(7), 1)]);
+        std::fs::write(sources_dir(&dir).join("u7-wx-0000000000.seg"), b"").unwrap();
+        let stems = source_log_stems(&dir, GlobalId(7)).unwrap();
+        assert_eq!(stems, vec![source_log_stem(GlobalId(7), 0), source_log_stem(GlobalId(7), 1)]);
         remove_source_logs(&dir, GlobalId(7)).unwrap();
-        assert!(source_log_files(&dir, GlobalId(7)).unwrap().is_empty());
-        assert_eq!(source_log_files(&dir, GlobalId(71)).unwrap().len(), 1);
-        assert!(source_log_files(&data_dir("missing"), GlobalId(7)).unwrap().is_empty());
+        assert!(source_log_stems(&dir, GlobalId(7)).unwrap().is_empty());
+        assert_eq!(source_log_stems(&dir, GlobalId(71)).unwrap().len(), 1);
+        assert!(source_log_stems(&data_dir("missing"), GlobalId(7)).unwrap().is_empty());
     }
 
     #[test]
-    fn a_torn_tail_is_skipped_by_readers_and_cut_by_the_owner() {
-        let dir = data_dir("torn");
-        let path = source_log_path(&dir, GlobalId(3), 0);
-        let (mut log, _) = SourceLog::open(&path).unwrap();
-        log.append(&batch(1, "1")).unwrap();
-        log.append(&batch(2, "2")).unwrap();
+    fn compaction_keeps_every_record_once_and_the_greatest_resume_point() {
+        let dir = data_dir("compact");
+        let (mut log, _) = SourceLog::open(&dir, GlobalId(9), 0, 200).unwrap();
+        let mut expected = Vec::new();
+        let mut compactions = 0;
+        for i in 1..=60u32 {
+            let b = batch(u64::from(i), &(i * 10).to_string());
+            expected.extend(b.records.clone());
+            log.append(&b).unwrap();
+            if let Some(job) = log.compaction_due().unwrap() {
+                compact_source_log(job).unwrap();
+                compactions += 1;
+            }
+        }
+        assert!(compactions >= 2, "{compactions} compactions");
         drop(log);
-        let len = std::fs::metadata(&path).unwrap().len();
-        std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(len - 2).unwrap();
-        assert_eq!(SourceLog::read_only(&path).unwrap(), vec![batch(1, "1")]);
-        assert_eq!(std::fs::metadata(&path).unwrap().len(), len - 2, "readers do not cut");
-        let (_, replay) = SourceLog::open(&path).unwrap();
-        assert_eq!(replay, vec![batch(1, "1")]);
-        assert!(std::fs::metadata(&path).unwrap().len() < len - 2, "the owner cuts");
+        let (_, replay) = SourceLog::open(&dir, GlobalId(9), 0, 200).unwrap();
+        assert!(replay.len() < 30, "history collapsed: {} batches", replay.len());
+        let records: Vec<SourceRecord> = replay.iter().flat_map(|b| b.records.clone()).collect();
+        assert_eq!(records, expected);
+        let last_progress = replay.iter().flat_map(|b| b.progress.clone()).last();
+        assert_eq!(last_progress, Some(("s-0".to_string(), "600".to_string())));
+        assert!(replay.windows(2).all(|w| w[0].ts <= w[1].ts));
+    }
+
+    #[test]
+    fn sequence_numbers_compare_as_numbers() {
+        assert!(compare_sequence_numbers("9", "10").is_lt());
+        assert!(compare_sequence_numbers("495", "0495").is_eq());
+        assert!(compare_sequence_numbers("49590338271490256608559692538361571095921575989136588802", "4959").is_gt());
     }
 }

@@ -12,7 +12,7 @@ use std::str::FromStr;
 use bigdecimal::BigDecimal;
 use freshet_kinesis::KinesisRecord;
 use freshet_repr::GlobalId;
-use freshet_storage::source_log::{source_log_files, source_log_path};
+use freshet_storage::source_log::{source_log_stem, source_log_stems};
 use freshet_storage::{SourceBatch, SourceLog, SourceRecord};
 
 /// Where a source keeps its logs.
@@ -20,6 +20,8 @@ use freshet_storage::{SourceBatch, SourceLog, SourceRecord};
 pub struct Persistence {
     pub data_dir: PathBuf,
     pub id: GlobalId,
+    /// Log segments roll after this many bytes (and closed ones are compacted).
+    pub segment_bytes: u64,
 }
 
 /// What a worker recovered of its source.
@@ -39,15 +41,16 @@ pub fn recover(
     (index, peers): (usize, usize),
     owns: impl Fn(&str) -> bool,
 ) -> Result<Recovered, String> {
-    let own_path = source_log_path(&persistence.data_dir, persistence.id, index);
-    // Cut our own torn tail first, so that later readers of our file see only committed frames.
-    let (log, own) = SourceLog::open(&own_path).map_err(|e| e.to_string())?;
-    let files = source_log_files(&persistence.data_dir, persistence.id).map_err(|e| {
+    let own_stem = source_log_stem(persistence.id, index);
+    // Cut our own torn tail first, so that later readers of our log see only committed frames.
+    let (log, own) = SourceLog::open(&persistence.data_dir, persistence.id, index, persistence.segment_bytes)
+        .map_err(|e| e.to_string())?;
+    let stems = source_log_stems(&persistence.data_dir, persistence.id).map_err(|e| {
         format!("cannot list the logs of source {} in {}: {e}", persistence.id, persistence.data_dir.display())
     })?;
     let mut all = own;
-    for file in files.iter().filter(|f| **f != own_path) {
-        all.extend(read_other(file)?);
+    for stem in stems.iter().filter(|s| **s != own_stem) {
+        all.extend(read_other(&persistence.data_dir, stem)?);
     }
     let mut batches: Vec<SourceBatch> = all.into_iter().filter_map(|b| owned_part(b, &owns)).collect();
     batches.sort_by_key(|b| b.ts);
@@ -60,18 +63,18 @@ pub fn recover(
             resume.insert(shard.clone(), (parsed, seq.clone()));
         }
     }
-    tracing::info!(source = %persistence.id, worker = index, peers, batches = batches.len(), files = files.len(), "recovered source log");
+    tracing::info!(source = %persistence.id, worker = index, peers, batches = batches.len(), logs = stems.len(), "recovered source log");
     let ended = batches.iter().flat_map(|b| b.ended.iter().cloned()).collect();
     let resume = resume.into_iter().map(|(shard, (_, seq))| (shard, seq)).collect();
     Ok(Recovered { log, batches, resume, ended })
 }
 
-/// Reads another worker's file. That worker may be cutting its torn tail and appending at the same
+/// Reads another worker's log. That worker may be cutting its torn tail and appending at the same
 /// moment, which a reader can see as damage before the end; a second look settles it.
-fn read_other(file: &std::path::Path) -> Result<Vec<SourceBatch>, String> {
+fn read_other(data_dir: &std::path::Path, stem: &str) -> Result<Vec<SourceBatch>, String> {
     let mut attempts = 0;
     loop {
-        match SourceLog::read_only(file) {
+        match freshet_storage::source_log::read_only(data_dir, stem) {
             Ok(batches) => return Ok(batches),
             Err(freshet_storage::LogError::Corrupt { .. }) if attempts < 3 => {
                 attempts += 1;

@@ -147,7 +147,8 @@ fn ingest_at(state: &mut SourceState, ts: Timestamp, events: Vec<ReaderEvent>) -
 
 #[test]
 fn ingested_records_are_committed_with_their_timestamp_and_replayed_at_it() {
-    let persistence = Persistence { data_dir: temp_dir("replay"), id: freshet_repr::GlobalId(5) };
+    let persistence =
+        Persistence { data_dir: temp_dir("replay"), id: freshet_repr::GlobalId(5), segment_bytes: 1 << 20 };
     let recovered = durable::recover(&persistence, (0, 1), everything).unwrap();
     assert!(recovered.batches.is_empty() && recovered.resume.is_empty(), "a new source starts empty");
     let mut first = state(SourceFormat::Bytes);
@@ -181,7 +182,6 @@ fn ingested_records_are_committed_with_their_timestamp_and_replayed_at_it() {
 
 #[test]
 fn recovery_keeps_only_owned_shards_and_merges_every_workers_file() {
-    use freshet_storage::source_log::source_log_path;
     use freshet_storage::{SourceBatch, SourceRecord};
     let dir = temp_dir("merge");
     let id = freshet_repr::GlobalId(9);
@@ -192,13 +192,13 @@ fn recovery_keeps_only_owned_shards_and_merges_every_workers_file() {
         ended: Vec::new(),
     };
     // Written by a run with another worker count: shard "a" moved from worker 1 to worker 0.
-    let (mut w1, _) = SourceLog::open(&source_log_path(&dir, id, 1)).unwrap();
+    let (mut w1, _) = SourceLog::open(&dir, id, 1, 1 << 20).unwrap();
     w1.append(&batch(10, "a", "5")).unwrap();
     w1.append(&batch(11, "b", "7")).unwrap();
-    let (mut w0, _) = SourceLog::open(&source_log_path(&dir, id, 0)).unwrap();
+    let (mut w0, _) = SourceLog::open(&dir, id, 0, 1 << 20).unwrap();
     w0.append(&batch(20, "a", "6")).unwrap();
     drop((w0, w1));
-    let persistence = Persistence { data_dir: dir, id };
+    let persistence = Persistence { data_dir: dir, id, segment_bytes: 1 << 20 };
     let recovered = durable::recover(&persistence, (0, 2), |shard| shard == "a").unwrap();
     assert_eq!(recovered.batches, vec![batch(10, "a", "5"), batch(20, "a", "6")]);
     assert_eq!(recovered.resume.into_iter().collect::<Vec<_>>(), vec![("a".to_string(), "6".to_string())]);
@@ -224,7 +224,8 @@ fn a_resumed_shard_whose_position_is_gone_is_a_source_error_once() {
 
 #[test]
 fn a_gone_shard_is_an_error_unless_it_was_read_to_its_end() {
-    let persistence = Persistence { data_dir: temp_dir("ended"), id: freshet_repr::GlobalId(4) };
+    let persistence =
+        Persistence { data_dir: temp_dir("ended"), id: freshet_repr::GlobalId(4), segment_bytes: 1 << 20 };
     let mut first = state(SourceFormat::Bytes);
     first.restore(durable::recover(&persistence, (0, 1), everything).unwrap());
     let other = ReaderEvent::Records {
@@ -255,11 +256,10 @@ fn a_gone_shard_is_an_error_unless_it_was_read_to_its_end() {
 #[test]
 #[ignore]
 fn measure_recovery_of_a_large_log() {
-    use freshet_storage::source_log::source_log_path;
     use freshet_storage::{SourceBatch, SourceRecord};
     let dir = temp_dir("measure");
     let id = freshet_repr::GlobalId(1);
-    let (mut log, _) = SourceLog::open(&source_log_path(&dir, id, 0)).unwrap();
+    let (mut log, _) = SourceLog::open(&dir, id, 0, 1 << 20).unwrap();
     let (batches, per_batch) = (1_000u64, 100u64);
     let write = std::time::Instant::now();
     for b in 0..batches {
@@ -277,7 +277,8 @@ fn measure_recovery_of_a_large_log() {
     let write = write.elapsed();
     drop(log);
     let start = std::time::Instant::now();
-    let recovered = durable::recover(&Persistence { data_dir: dir, id }, (0, 1), everything).unwrap();
+    let recovered =
+        durable::recover(&Persistence { data_dir: dir, id, segment_bytes: 1 << 20 }, (0, 1), everything).unwrap();
     let read = start.elapsed();
     let mut state = state(SourceFormat::Text);
     state.restore(recovered);

@@ -9,29 +9,35 @@ fn batch(ts: Timestamp, v: i64) -> LogBatch {
     LogBatch { ts, updates: vec![(GlobalId(1), Row::new(vec![Datum::Int64(v)]), 1)] }
 }
 
-fn temp_path(name: &str) -> PathBuf {
+fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("freshet-log-test-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    dir.join("tables.log")
+    dir
+}
+
+/// The first (and, below 1 MiB, only) segment file of the table log in `dir`.
+fn first_segment(dir: &Path) -> PathBuf {
+    segmented::segment_path(dir, "tables", 0)
 }
 
 #[test]
 fn batches_survive_reopen() {
-    let path = temp_path("reopen");
-    let (mut log, replay) = TableLog::open(&path).unwrap();
+    let dir = temp_dir("reopen");
+    let (mut log, replay) = TableLog::open(&dir, 1 << 20).unwrap();
     assert!(replay.is_empty());
     log.append(&batch(1, 10)).unwrap();
     log.append(&batch(2, 20)).unwrap();
     drop(log);
-    let (_, replay) = TableLog::open(&path).unwrap();
+    let (_, replay) = TableLog::open(&dir, 1 << 20).unwrap();
     assert_eq!(replay, vec![batch(1, 10), batch(2, 20)]);
 }
 
 #[test]
 fn torn_tail_is_cut_and_later_appends_are_kept() {
-    let path = temp_path("torn");
-    let (mut log, _) = TableLog::open(&path).unwrap();
+    let dir = temp_dir("torn");
+    let path = first_segment(&dir);
+    let (mut log, _) = TableLog::open(&dir, 1 << 20).unwrap();
     log.append(&batch(1, 10)).unwrap();
     log.append(&batch(2, 20)).unwrap();
     drop(log);
@@ -39,18 +45,19 @@ fn torn_tail_is_cut_and_later_appends_are_kept() {
     let file = OpenOptions::new().write(true).open(&path).unwrap();
     file.set_len(len - 3).unwrap();
     drop(file);
-    let (mut log, replay) = TableLog::open(&path).unwrap();
+    let (mut log, replay) = TableLog::open(&dir, 1 << 20).unwrap();
     assert_eq!(replay, vec![batch(1, 10)]);
     log.append(&batch(3, 30)).unwrap();
     drop(log);
-    let (_, replay) = TableLog::open(&path).unwrap();
+    let (_, replay) = TableLog::open(&dir, 1 << 20).unwrap();
     assert_eq!(replay, vec![batch(1, 10), batch(3, 30)]);
 }
 
 #[test]
 fn corrupt_byte_stops_replay_at_that_frame() {
-    let path = temp_path("corrupt");
-    let (mut log, _) = TableLog::open(&path).unwrap();
+    let dir = temp_dir("corrupt");
+    let path = first_segment(&dir);
+    let (mut log, _) = TableLog::open(&dir, 1 << 20).unwrap();
     log.append(&batch(1, 10)).unwrap();
     log.append(&batch(2, 20)).unwrap();
     drop(log);
@@ -58,21 +65,53 @@ fn corrupt_byte_stops_replay_at_that_frame() {
     let last = bytes.len() - 1;
     bytes[last] ^= 0xff;
     std::fs::write(&path, &bytes).unwrap();
-    let (_, replay) = TableLog::open(&path).unwrap();
+    let (_, replay) = TableLog::open(&dir, 1 << 20).unwrap();
     assert_eq!(replay, vec![batch(1, 10)]);
 }
 
 #[test]
 fn corruption_before_the_tail_is_an_error() {
-    let path = temp_path("middle");
-    let (mut log, _) = TableLog::open(&path).unwrap();
+    let dir = temp_dir("middle");
+    let path = first_segment(&dir);
+    let (mut log, _) = TableLog::open(&dir, 1 << 20).unwrap();
     log.append(&batch(1, 10)).unwrap();
     log.append(&batch(2, 20)).unwrap();
     drop(log);
     let mut bytes = std::fs::read(&path).unwrap();
     bytes[HEADER_LEN + 1] ^= 0xff;
     std::fs::write(&path, &bytes).unwrap();
-    assert!(matches!(TableLog::open(&path), Err(LogError::Corrupt { .. })));
+    assert!(matches!(TableLog::open(&dir, 1 << 20), Err(LogError::Corrupt { .. })));
+}
+
+#[test]
+fn table_compaction_sums_diffs_and_drops_cancelled_rows_and_dead_tables() {
+    let dir = temp_dir("compact");
+    let (mut log, _) = TableLog::open(&dir, 100).unwrap();
+    let live: std::collections::BTreeSet<GlobalId> = [GlobalId(1)].into();
+    let mut compacted = 0;
+    for i in 0..40 {
+        // Insert i, delete i - 1: one row is left of table 1; table 2 is dead.
+        let mut updates = vec![(GlobalId(1), Row::new(vec![Datum::Int64(i)]), 1)];
+        if i > 0 {
+            updates.push((GlobalId(1), Row::new(vec![Datum::Int64(i - 1)]), -1));
+        }
+        updates.push((GlobalId(2), Row::new(vec![Datum::Int64(i)]), 1));
+        log.append(&LogBatch { ts: 100 + i as u64, updates }).unwrap();
+        if let Some(job) = log.compaction_due().unwrap() {
+            let stats = compact_table_log(job, &live).unwrap();
+            assert!(stats.bytes_out < stats.bytes_in, "{stats:?}");
+            compacted += 1;
+        }
+    }
+    assert!(compacted >= 2);
+    drop(log);
+    let (_, replay) = TableLog::open(&dir, 100).unwrap();
+    assert!(replay.len() < 20, "{} batches after compaction", replay.len());
+    let everything: std::collections::BTreeSet<GlobalId> = [GlobalId(1), GlobalId(2)].into();
+    let left = consolidate_updates(replay.clone(), &everything);
+    let table_one: Vec<_> = left.iter().filter(|(id, _, _)| *id == GlobalId(1)).cloned().collect();
+    assert_eq!(table_one, vec![(GlobalId(1), Row::new(vec![Datum::Int64(39)]), 1)]);
+    assert!(replay.windows(2).all(|w| w[0].ts <= w[1].ts));
 }
 
 fn no_faults() -> FaultyMedium {
