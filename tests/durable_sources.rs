@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_kinesis::primitives::Blob;
 use emulator::Emulator;
 use server::TestServer;
-use sql::query;
+use sql::{eventually, query};
 
 const DEADLINE: Duration = Duration::from_secs(60);
 const POLL: Duration = Duration::from_millis(50);
@@ -180,6 +180,19 @@ async fn wait_for_error(client: &tokio_postgres::Client, sql: &str, needle: &str
     }
 }
 
+/// An emulator with a stream of `shards` shards, a server, a client, and a TEXT source over the
+/// stream, named like it.
+async fn text_source(stream: &str, shards: i32) -> (Emulator, TestServer, tokio_postgres::Client) {
+    let emulator = Emulator::start().await;
+    emulator.create_stream(stream, shards).await;
+    let server = server_for(&emulator);
+    let client = server.connect().await;
+    let arn = emulator.stream_arn(stream);
+    let create = format!("CREATE SOURCE {stream} FROM KINESIS ARN '{arn}' FORMAT TEXT");
+    query(&client, &create).await.expect("source");
+    (emulator, server, client)
+}
+
 /// A tiny seeded generator, so that a failing cycle sequence can be replayed.
 fn next_random(state: &mut u64) -> u64 {
     *state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
@@ -190,12 +203,7 @@ fn next_random(state: &mut u64) -> u64 {
 async fn sources_ingest_exactly_once_across_clean_stops_and_kills() {
     let seed: u64 = std::env::var("FRESHET_TEST_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x5eed);
     let mut random = seed;
-    let mut emulator = Emulator::start().await;
-    emulator.create_stream("ledger", 2).await;
-    let mut server = server_for(&emulator);
-    let client = server.connect().await;
-    let arn = emulator.stream_arn("ledger");
-    query(&client, &format!("CREATE SOURCE ledger FROM KINESIS ARN '{arn}' FORMAT TEXT")).await.expect("source");
+    let (mut emulator, mut server, client) = text_source("ledger", 2).await;
     query(&client, "CREATE MATERIALIZED VIEW totals AS SELECT count(*) AS n, sum(text::bigint) AS total FROM ledger")
         .await
         .expect("view");
@@ -285,6 +293,8 @@ async fn a_lost_resume_point_is_an_error_and_drop_deletes_the_logs() {
     let client = server.connect().await;
     let error = wait_for_error(&client, "SELECT count(*) FROM gone", "cannot resume shard").await;
     assert!(error.contains("shardId-") && error.contains("sequence number"), "{error}");
+    let status = wait_for_status(&client, "gone", "failed").await;
+    assert!(status[1].as_deref().is_some_and(|e| e.contains("cannot resume shard")), "{status:?}");
     query(&client, "DROP SOURCE gone CASCADE").await.expect("drop");
     let deadline = Instant::now() + DEADLINE;
     while logs() > 0 {
@@ -313,12 +323,7 @@ async fn put_in_waves(client: &tokio_postgres::Client, emulator: &Emulator, from
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 3)]
 async fn a_torn_last_segment_is_cut_and_a_damaged_earlier_one_is_reported() {
-    let emulator = Emulator::start().await;
-    emulator.create_stream("waves", 1).await;
-    let mut server = server_for(&emulator);
-    let client = server.connect().await;
-    let arn = emulator.stream_arn("waves");
-    query(&client, &format!("CREATE SOURCE waves FROM KINESIS ARN '{arn}' FORMAT TEXT")).await.expect("source");
+    let (emulator, mut server, client) = text_source("waves", 1).await;
     put_in_waves(&client, &emulator, 1, 301).await;
     drop(client);
     assert!(server.stop().success());
@@ -334,17 +339,9 @@ async fn a_torn_last_segment_is_cut_and_a_damaged_earlier_one_is_reported() {
     std::fs::OpenOptions::new().write(true).open(last).expect("open").set_len(len - 5).expect("truncate");
     server.restart();
     let client = server.connect().await;
-    let ledger_sum: i64 = (1..=300).sum();
-    let expected = vec![vec![Some("300".to_string()), Some(ledger_sum.to_string()), Some("300".to_string())]];
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        let seen = query(&client, "SELECT count(*), sum(text::bigint), count(DISTINCT text) FROM waves").await;
-        if seen.as_ref() == Ok(&expected) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "after a torn tail: {seen:?}, expected {expected:?}");
-        tokio::time::sleep(POLL).await;
-    }
+    let ledger_sum = (1..=300).sum::<i64>().to_string();
+    let sql = "SELECT count(*), sum(text::bigint), count(DISTINCT text) FROM waves";
+    eventually(&client, sql, &[&["300", &ledger_sum, "300"]]).await;
     assert!(server.log().contains("cutting torn log tail"), "the cut is logged");
     drop(client);
     assert!(server.stop().success());
@@ -364,4 +361,64 @@ async fn a_torn_last_segment_is_cut_and_a_damaged_earlier_one_is_reported() {
     let error = wait_for_error(&client, "SELECT count(*) FROM waves", "corrupt").await;
     assert!(error.contains(&file_name), "the error names the damaged file: {error}");
     assert_eq!(query(&client, "SELECT 1").await, Ok(vec![vec![Some("1".to_string())]]));
+}
+
+/// The source's row of `mz_internal.mz_source_statuses`: status and error.
+async fn source_status(client: &tokio_postgres::Client, name: &str) -> Result<Vec<Option<String>>, String> {
+    let sql = format!("SELECT status, error FROM mz_internal.mz_source_statuses WHERE name = '{name}'");
+    Ok(query(client, &sql).await?.into_iter().next().unwrap_or_default())
+}
+
+async fn wait_for_status(client: &tokio_postgres::Client, name: &str, status: &str) -> Vec<Option<String>> {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let seen = source_status(client, name).await;
+        if let Ok(row) = &seen {
+            if row.first().cloned().flatten().as_deref() == Some(status) {
+                return row.clone();
+            }
+        }
+        assert!(Instant::now() < deadline, "source {name} never became {status}: {seen:?}");
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 3)]
+async fn a_log_that_cannot_be_written_stalls_the_source_until_it_can() {
+    let (mut emulator, mut server, client) = text_source("waves", 1).await;
+    put_in_waves(&client, &emulator, 1, 31).await;
+    assert_eq!(source_status(&client, "waves").await, Ok(vec![Some("running".into()), None]));
+
+    // The next segment of every log cannot be created (a directory holds its name): the write
+    // error a full disk gives. Ingestion must stop and say so, and emit nothing it did not persist.
+    let dir = server.data_dir().join("sources");
+    let blockers: Vec<std::path::PathBuf> = segments(&dir)
+        .iter()
+        .map(|(stem, owned)| dir.join(format!("{stem}-{:010}.seg", owned.last().map_or(0, |(n, _)| n + 1))))
+        .collect();
+    for blocker in &blockers {
+        std::fs::create_dir(blocker).expect("block the next segment");
+    }
+    for i in 31..=130 {
+        emulator.put_record("waves", &format!("k{i}"), i.to_string().as_bytes()).await;
+    }
+    let stalled = wait_for_status(&client, "waves", "stalled").await;
+    let error = stalled.get(1).cloned().flatten().unwrap_or_default();
+    assert!(error.contains("cannot persist ingested records"), "{error}");
+    assert!(server.log().contains("source log append failed"), "the stall is in the server log");
+
+    // Space is back: the pending records are committed and emitted, exactly once.
+    for blocker in &blockers {
+        std::fs::remove_dir(blocker).expect("unblock");
+    }
+    wait_for_status(&client, "waves", "running").await;
+    let total = (1..=130).sum::<i64>().to_string();
+    eventually(&client, "SELECT count(*), sum(text::bigint) FROM waves", &[&["130", &total]]).await;
+    let expected = vec![vec![Some("130".to_string()), Some(total)]];
+    drop(client);
+    server.kill();
+    emulator.kill();
+    server.restart();
+    let client = server.connect().await;
+    assert_eq!(query(&client, "SELECT count(*), sum(text::bigint) FROM waves").await, Ok(expected));
 }

@@ -65,6 +65,10 @@ pub async fn execute(
         Plan::CreateView { name, if_not_exists, or_replace, materialized, expr, desc, create_sql } => {
             let kind = if materialized { ObjectKind::MaterializedView } else { ObjectKind::View };
             let tag = if materialized { "CREATE MATERIALIZED VIEW" } else { "CREATE VIEW" };
+            if materialized && expr.depends_on().into_iter().any(crate::introspection::is_introspection) {
+                let what = "materialized views over mz_internal relations".to_string();
+                return Err(SqlError::Unsupported(what).into());
+            }
             let mut catalog = client.inner.catalog.lock().await;
             let replaced = match catalog.by_name(&name) {
                 Some(old) if or_replace && old.object_kind() == kind => Some(old.id),
@@ -107,6 +111,9 @@ fn skipping(name: &str) -> String {
 
 /// Whether `name` is taken: `Ok(true)` means "skip, IF NOT EXISTS"; taken without it is an error.
 fn exists(catalog: &Catalog, name: &str, if_not_exists: bool, kind: ObjectKind) -> Result<bool, CoordError> {
+    if crate::introspection::is_reserved_name(name) {
+        return Err(CoordError::ReadOnlySchema(name.to_string()));
+    }
     match catalog.by_name(name) {
         None => Ok(false),
         Some(_) if if_not_exists => Ok(true),

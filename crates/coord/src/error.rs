@@ -24,6 +24,8 @@ pub enum CoordError {
     UnknownObject { kind: String, name: String },
     #[error("{0}")]
     Source(String),
+    #[error("cannot create \"{0}\": schema mz_internal is read-only")]
+    ReadOnlySchema(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -41,6 +43,7 @@ impl CoordError {
             CoordError::NotNullViolation { .. } => "23502",
             CoordError::UnknownObject { .. } => "42P01",
             CoordError::Source(_) => "XX000",
+            CoordError::ReadOnlySchema(_) => "42501",
             CoordError::Internal(_) => "XX000",
         }
     }

@@ -9,6 +9,7 @@ mod constant;
 mod ddl;
 pub mod error;
 mod finishing;
+mod introspection;
 mod plan_catalog;
 mod read;
 mod recovery;

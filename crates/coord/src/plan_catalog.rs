@@ -30,6 +30,9 @@ impl<'a> PlanCatalog<'a> {
 
 impl SessionCatalog for PlanCatalog<'_> {
     fn resolve(&self, name: &str) -> Option<CatalogItem> {
+        if let Some(item) = crate::introspection::item(name) {
+            return Some(item);
+        }
         let entry = self.catalog.by_name(name)?;
         let mut resolved = self.resolved.borrow_mut();
         if !resolved.contains(&entry.id) {

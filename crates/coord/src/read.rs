@@ -57,6 +57,8 @@ pub async fn read_rows(
     expr: &RelationExpr,
     ts: Timestamp,
 ) -> Result<Vec<(Row, Diff)>, CoordError> {
+    let substituted = crate::introspection::substitute(client, expr).await?;
+    let expr = substituted.as_ref().unwrap_or(expr);
     if let Some(rows) = crate::constant::try_eval(expr) {
         return Ok(rows.map_err(freshet_repr::DataflowError::from)?);
     }

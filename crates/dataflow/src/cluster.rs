@@ -195,6 +195,11 @@ impl Cluster {
         per_worker.iter().map(|f| f.map(|(_, since)| since)).collect::<Option<Vec<_>>>()?.into_iter().max()
     }
 
+    /// The health of source `id`: the worst any worker reports, `None` before any worker built it.
+    pub fn source_status(&self, id: GlobalId) -> Option<crate::status::SourceStatus> {
+        crate::status::merged_status(&self.shared.source_status, id)
+    }
+
     /// Reads collection `id` as of `ts`, once its frontier has passed `ts`.
     pub async fn peek(&self, id: GlobalId, ts: Timestamp) -> PeekResult {
         self.peek_with(id, ts, MapFilterProject::default()).await

@@ -6,13 +6,14 @@
 //! (the coordinator does), parse SQL, or know about sessions or the wire.
 //!
 //! Layout: `cluster` (the handle), `command` (the protocol), `worker` (the per-worker loop),
-//! `render` (plan operators), `peek` (reading arrangements), `source` (the Kinesis operator).
+//! `render` (plan operators), `peek` (reading arrangements), `source` (the Kinesis operator), `status` (source health).
 
 pub mod cluster;
 pub mod command;
 mod peek;
 pub mod render;
 pub mod source;
+pub mod status;
 mod worker;
 
 pub use cluster::{Cluster, ClusterConfig, PeekResult};

@@ -41,6 +41,7 @@ use timely::dataflow::Scope;
 use timely::scheduling::SyncActivator;
 
 use crate::render::{OkCollection, Rendered};
+use crate::status::{SourceHealth, StatusReporter};
 pub use durable::Persistence;
 use durable::{batch_for, replay_records, ShardRecords};
 
@@ -76,7 +77,7 @@ pub fn render_source<'s>(
     desc: &SourceDesc,
     runtime: &tokio::runtime::Handle,
 ) -> RenderedSource<'s> {
-    render_durable_source(scope, name, desc, runtime, None)
+    render_durable_source(scope, name, desc, runtime, None, StatusReporter::detached())
 }
 
 /// Builds the source operator for `desc` in `scope`; with `persistence`, it first replays the
@@ -87,6 +88,7 @@ pub fn render_durable_source<'s>(
     desc: &SourceDesc,
     runtime: &tokio::runtime::Handle,
     persistence: Option<Persistence>,
+    status: StatusReporter,
 ) -> RenderedSource<'s> {
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
     let (index, peers) = (scope.index(), scope.peers());
@@ -97,7 +99,7 @@ pub fn render_durable_source<'s>(
         let sync_activator = scope.worker().sync_activator_for(info.address.to_vec());
         let (tx, rx) = mpsc::channel();
         let decoder = Decoder::new(&format).map_err(|e| e.to_string());
-        let mut state = SourceState::new(capability, decoder, source_name);
+        let mut state = SourceState::new(capability, decoder, source_name, status);
         let recovered = persistence
             .as_ref()
             .map(|p| durable::recover(p, (index, peers), |shard| owns_shard(shard, index, peers)))
@@ -217,10 +219,17 @@ struct SourceState {
     pending_ended: Vec<String>,
     /// A failure found while building the operator, reported by the first step.
     startup_failure: Option<String>,
+    /// Where this worker's health of the source is reported.
+    status: StatusReporter,
 }
 
 impl SourceState {
-    fn new(capability: Capability<Timestamp>, decoder: Result<Decoder, String>, source_name: String) -> SourceState {
+    fn new(
+        capability: Capability<Timestamp>,
+        decoder: Result<Decoder, String>,
+        source_name: String,
+        status: StatusReporter,
+    ) -> SourceState {
         SourceState {
             capability: Some(capability),
             decoder,
@@ -235,6 +244,7 @@ impl SourceState {
             ended: BTreeSet::new(),
             pending_ended: Vec::new(),
             startup_failure: None,
+            status,
         }
     }
 
@@ -269,6 +279,7 @@ impl SourceState {
         };
         if let Some(message) = &failure {
             updates.push((self.source_error(message.clone()), now, 1));
+            self.status.report(SourceHealth::Failed, Some(message.clone()));
         }
         if !updates.is_empty() {
             let mut session = output.session(&capability);
@@ -317,6 +328,7 @@ impl SourceState {
             }
         }
         if self.pending.is_empty() && self.pending_ended.is_empty() {
+            self.status.report(SourceHealth::Running, None);
             return Ok(());
         }
         if let Some(log) = &mut self.log {
@@ -325,11 +337,14 @@ impl SourceState {
                 // Rolled back: the records stay pending and the next step commits them.
                 Err(error @ LogError::Io { .. }) => {
                     tracing::warn!(source = %self.source_name, %error, "source log append failed; retrying");
+                    let message = format!("cannot persist ingested records, retrying: {error}");
+                    self.status.report(SourceHealth::Stalled, Some(message));
                     return Ok(());
                 }
                 Err(error) => return Err(format!("cannot persist ingested records: {error}")),
             }
         }
+        self.status.report(SourceHealth::Running, None);
         for (shard, records) in std::mem::take(&mut self.pending) {
             self.handle_records(&shard, records, updates);
         }
@@ -363,11 +378,17 @@ impl SourceState {
             ReaderEvent::Records { shard_id, records, .. } => self.handle_records(&shard_id, records, updates),
             ReaderEvent::ShardEnded { shard_id } => tracing::debug!(shard = %shard_id, "shard ended"),
             ReaderEvent::Error { message, fatal: true } => {
+                self.status.report(SourceHealth::Failed, Some(message.clone()));
                 let error = DataflowError::Source { source_name: self.source_name.clone(), message };
                 updates.push((SourceUpdate::Error(error), 1));
             }
             ReaderEvent::Error { message, fatal: false } => match self.resume_failure(&message) {
-                Some(error) => updates.push((error, 1)),
+                Some(error) => {
+                    if let SourceUpdate::Error(e) = &error {
+                        self.status.report(SourceHealth::Failed, Some(e.to_string()));
+                    }
+                    updates.push((error, 1));
+                }
                 None => tracing::warn!(source = %self.source_name, %message, "transient source error"),
             },
         }

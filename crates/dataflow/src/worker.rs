@@ -28,6 +28,7 @@ use crate::command::Command;
 use crate::peek::CollectionTraces;
 use crate::render::{empty_errors, RenderContext, Rendered};
 use crate::source::{render_durable_source, Persistence, SourceToken};
+use crate::status::StatusReporter;
 
 /// How far a collection's `since` trails its upper, in milliseconds.
 pub const COMPACTION_LAG_MS: Timestamp = 1_000;
@@ -48,6 +49,8 @@ pub struct Shared {
     pub frontiers: Mutex<HashMap<GlobalId, Vec<Option<Frontiers>>>>,
     /// Where each worker sends its answer to a peek.
     pub responders: Mutex<HashMap<u64, tokio::sync::mpsc::UnboundedSender<PeekResult>>>,
+    /// What each worker's source operators report about their health.
+    pub source_status: crate::status::StatusBoard,
 }
 
 /// One maintained collection on this worker.
@@ -221,7 +224,8 @@ impl WorkerState {
             segment_bytes: self.log_segment_bytes,
         });
         let (data, progress, token) = worker.dataflow_named(&format!("source-{name}"), |scope| {
-            let source = render_durable_source(scope, name, desc, &runtime, persistence);
+            let status = StatusReporter::new(Arc::clone(&self.shared.source_status), ids.0, scope.index());
+            let source = render_durable_source(scope, name, desc, &runtime, persistence, status);
             let progress = Rendered { ok: source.progress, err: empty_errors(scope) };
             (arrange(source.data), arrange(progress), source.token)
         });
@@ -293,6 +297,7 @@ impl WorkerState {
         if let Ok(mut frontiers) = self.shared.frontiers.lock() {
             frontiers.remove(&id);
         }
+        crate::status::forget(&self.shared.source_status, id);
         // A source's dataflow also holds its progress collection: drop it when both are gone.
         if !self.collections.values().any(|m| m.dataflow == dataflow) {
             let source = self.sources.remove(&dataflow);

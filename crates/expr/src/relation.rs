@@ -72,6 +72,27 @@ pub struct ColumnOrder {
     pub nulls_last: bool,
 }
 
+/// The direct inputs of a node, left to right, borrowed through `$iter` (`iter` or `iter_mut`):
+/// one match for both borrows, so that a new variant cannot be missed in one of them.
+macro_rules! inputs_of {
+    ($node:expr, $iter:ident) => {
+        match $node {
+            RelationExpr::Constant { .. } | RelationExpr::Get { .. } => Vec::new(),
+            RelationExpr::Map { input, .. }
+            | RelationExpr::Filter { input, .. }
+            | RelationExpr::Project { input, .. }
+            | RelationExpr::FlatMap { input, .. }
+            | RelationExpr::Reduce { input, .. }
+            | RelationExpr::Distinct { input }
+            | RelationExpr::Negate { input }
+            | RelationExpr::Threshold { input }
+            | RelationExpr::TopK { input, .. } => vec![input],
+            RelationExpr::Join { left, right, .. } => vec![left, right],
+            RelationExpr::Union { inputs } => inputs.$iter().collect(),
+        }
+    };
+}
+
 impl RelationExpr {
     /// The column types this expression produces. `input_type` of a Get is carried in the node.
     pub fn typ(&self) -> RelationType {
@@ -154,22 +175,21 @@ impl RelationExpr {
         }
     }
 
+    /// Calls `f` on this node and then on every descendant of what `f` left, parents first.
+    pub fn visit_mut(&mut self, f: &mut impl FnMut(&mut RelationExpr)) {
+        f(self);
+        for input in self.inputs_mut() {
+            input.visit_mut(f);
+        }
+    }
+
+    fn inputs_mut(&mut self) -> Vec<&mut RelationExpr> {
+        inputs_of!(self, iter_mut)
+    }
+
     /// The direct inputs of this node, left to right.
     pub fn inputs(&self) -> Vec<&RelationExpr> {
-        match self {
-            RelationExpr::Constant { .. } | RelationExpr::Get { .. } => Vec::new(),
-            RelationExpr::Map { input, .. }
-            | RelationExpr::Filter { input, .. }
-            | RelationExpr::Project { input, .. }
-            | RelationExpr::FlatMap { input, .. }
-            | RelationExpr::Reduce { input, .. }
-            | RelationExpr::Distinct { input }
-            | RelationExpr::Negate { input }
-            | RelationExpr::Threshold { input }
-            | RelationExpr::TopK { input, .. } => vec![input],
-            RelationExpr::Join { left, right, .. } => vec![left, right],
-            RelationExpr::Union { inputs } => inputs.iter().collect(),
-        }
+        inputs_of!(self, iter)
     }
 
     // Builders, so that planner code reads as a pipeline.

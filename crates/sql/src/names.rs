@@ -1,7 +1,7 @@
 //! Normalization of SQL identifiers and object names into the catalog's names.
 //!
-//! Freshet has one schema, `public`: unqualified names, `public.x` and `<database>.public.x` all
-//! name `x`. Unquoted identifiers fold to lower case as in PostgreSQL; quoted ones keep their case.
+//! User objects live in one schema, `public`: unqualified names, `public.x` and
+//! `<database>.public.x` all name `x`. Introspection relations live in `mz_internal`. Unquoted identifiers fold to lower case as in PostgreSQL; quoted ones keep their case.
 
 use sqlparser::ast::{Ident, ObjectName, ObjectNamePart};
 
@@ -9,6 +9,9 @@ use crate::SqlError;
 
 /// The only schema user objects live in.
 pub const PUBLIC_SCHEMA: &str = "public";
+/// The read-only schema of introspection relations; its items keep the `mz_internal.` prefix in
+/// their catalog names, so that no user object can shadow them.
+pub const INTERNAL_SCHEMA: &str = "mz_internal";
 
 /// The catalog name of one identifier.
 pub fn ident(ident: &Ident) -> String {
@@ -31,6 +34,7 @@ pub fn object_name(name: &ObjectName) -> Result<String, SqlError> {
     match parts.as_slice() {
         [item] => Ok(item.clone()),
         [schema, item] | [_, schema, item] if schema == PUBLIC_SCHEMA => Ok(item.clone()),
+        [schema, item] | [_, schema, item] if schema == INTERNAL_SCHEMA => Ok(format!("{INTERNAL_SCHEMA}.{item}")),
         [schema, _] | [_, schema, _] => Err(SqlError::UnknownSchema(schema.clone())),
         _ => Err(SqlError::Parse(format!("improper qualified name (too many dotted names): {name}"))),
     }
@@ -56,6 +60,7 @@ mod tests {
         assert_eq!(object_name(&name(&["public", "t"])).unwrap(), "t");
         assert_eq!(object_name(&name(&["db", "public", "t"])).unwrap(), "t");
         assert_eq!(object_name(&name(&["other", "t"])), Err(SqlError::UnknownSchema("other".into())));
+        assert_eq!(object_name(&name(&["mz_internal", "s"])).unwrap(), "mz_internal.s");
         assert_eq!(object_name(&name(&["a", "b", "c", "d"])).unwrap_err().sqlstate(), "42601");
     }
 }

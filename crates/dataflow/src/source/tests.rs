@@ -27,6 +27,7 @@ fn state(format: SourceFormat) -> SourceState {
         ended: BTreeSet::new(),
         pending_ended: Vec::new(),
         startup_failure: None,
+        status: crate::status::StatusReporter::detached(),
     }
 }
 

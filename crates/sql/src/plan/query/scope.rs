@@ -137,7 +137,9 @@ pub(crate) fn normalize_ident(ident: &ast::Ident) -> String {
     }
 }
 
-/// The last part of a possibly schema-qualified name; `public.t` and `t` are the same relation.
+/// The catalog name of a relation or function name in a query: `crate::names::object_name`, plus
+/// `pg_catalog.` for functions; a name in an unknown schema is an unknown relation (42P01), as in
+/// PostgreSQL.
 pub(crate) fn object_name(name: &ast::ObjectName) -> Result<String, SqlError> {
     let parts: Vec<String> = name
         .0
@@ -145,9 +147,10 @@ pub(crate) fn object_name(name: &ast::ObjectName) -> Result<String, SqlError> {
         .map(|p| p.as_ident().map(normalize_ident).ok_or_else(|| SqlError::Unsupported(format!("name {p}"))))
         .collect::<Result<_, _>>()?;
     match parts.as_slice() {
-        [name] => Ok(name.clone()),
-        [schema, name] if schema == "public" || schema == "pg_catalog" => Ok(name.clone()),
-        [_, _, name] => Ok(name.clone()),
-        _ => Err(SqlError::UnknownRelation(name.to_string())),
+        [schema, item] | [_, schema, item] if schema == "pg_catalog" => Ok(item.clone()),
+        _ => crate::names::object_name(name).map_err(|error| match error {
+            SqlError::UnknownSchema(_) => SqlError::UnknownRelation(name.to_string()),
+            other => other,
+        }),
     }
 }
