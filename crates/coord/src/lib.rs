@@ -11,6 +11,7 @@ pub mod error;
 mod finishing;
 mod introspection;
 mod plan_catalog;
+mod pushdown;
 mod read;
 mod recovery;
 pub mod session;

@@ -65,11 +65,16 @@ pub async fn read_rows(
     let cluster = client.cluster()?;
     // Maps, filters and projections over one stored collection need no dataflow: the workers
     // evaluate them on the collection's arrangement.
-    let result = match freshet_expr::MapFilterProject::extract(expr) {
-        Some((id, mfp)) => cluster.peek_with(id, ts, mfp).await,
-        None => cluster.peek_expr(expr, ts).await,
-    };
-    Ok(result?)
+    if let Some((id, mfp)) = freshet_expr::MapFilterProject::extract(expr) {
+        return Ok(cluster.peek_with(id, ts, mfp).await?);
+    }
+    // Point lookups inside a larger plan are read first, so the rest runs over a few rows.
+    let narrowed = crate::pushdown::seek_point_lookups(&cluster, expr, ts).await?;
+    let expr = narrowed.as_ref().unwrap_or(expr);
+    if let Some(rows) = crate::constant::try_eval(expr) {
+        return Ok(rows.map_err(freshet_repr::DataflowError::from)?);
+    }
+    Ok(cluster.peek_expr(expr, ts).await?)
 }
 
 pub async fn explain(client: &CoordClient, expr: &RelationExpr) -> ExecuteResponse {

@@ -42,6 +42,12 @@ pub enum EvalError {
     /// `sqrt` of a negative number, `power` with an undefined result.
     #[error("{0}")]
     InvalidArgumentForPower(String),
+    /// `chr` of a code point the encoding cannot hold.
+    #[error("{0}")]
+    ProgramLimitExceeded(String),
+    /// `get_byte` outside the value.
+    #[error("{0}")]
+    ArraySubscriptError(String),
     #[error("{0}")]
     Internal(String),
 }
@@ -54,6 +60,8 @@ impl EvalError {
             EvalError::NumericOutOfRange(_) => "22003",
             EvalError::InvalidTextRepresentation { .. } => "22P02",
             EvalError::InvalidParameterValue(_) => "22023",
+            EvalError::ProgramLimitExceeded(_) => "54000",
+            EvalError::ArraySubscriptError(_) => "2202E",
             EvalError::MultipleRowsFromSubquery => "21000",
             EvalError::StringDataRightTruncation(_) => "22001",
             EvalError::DatetimeOutOfRange(_) => "22008",

@@ -44,6 +44,12 @@ pub(crate) fn eval_binary(func: &BinaryFunc, a: Datum, b: Datum) -> Result<Datum
                 .collect::<Result<Vec<u8>, _>>()
                 .map(Datum::Bytes),
         },
+        (BinaryFunc::GetByte, Datum::Bytes(bytes), Datum::Int32(n)) => {
+            let byte = usize::try_from(n).ok().and_then(|i| bytes.get(i));
+            let last = bytes.len() as i64 - 1;
+            byte.map(|b| Datum::Int32(i32::from(*b)))
+                .ok_or_else(|| EvalError::ArraySubscriptError(format!("index {n} out of valid range, 0..{last}")))
+        }
         (BinaryFunc::Encode, Datum::Bytes(bytes), Datum::Text(format)) => match format.to_lowercase().as_str() {
             "hex" => Ok(Datum::Text(bytes.iter().map(|b| format!("{b:02x}")).collect())),
             "base64" => Ok(Datum::Text(base64_encode(&bytes))),

@@ -6,7 +6,7 @@ use bigdecimal::{BigDecimal, RoundingMode, Signed, Zero};
 use freshet_repr::{Datum, EvalError, F64};
 
 use super::arith::{div_round, int_range};
-use super::cast::{f64_to_numeric, numeric_to_f64, trim_scale};
+use super::cast::{f64_to_numeric, numeric_to_f64};
 use super::{type_mismatch, BinaryFunc, UnaryFunc};
 
 fn log_err(msg: &str) -> EvalError {
@@ -177,10 +177,12 @@ fn numeric_power(x: &BigDecimal, y: &BigDecimal) -> Result<BigDecimal, EvalError
         for _ in 0..n.unsigned_abs() {
             acc *= x;
         }
+        // PostgreSQL's result scale for an integer exponent: at least 16 digits, at least the base's.
+        let rscale = x.as_bigint_and_exponent().1.clamp(16, 1000);
         if n < 0 {
-            return Ok(trim_scale(div_round(&BigDecimal::from(1), &acc, 16)));
+            return Ok(div_round(&BigDecimal::from(1), &acc, rscale));
         }
-        return Ok(acc);
+        return Ok(acc.with_scale_round(rscale, RoundingMode::HalfUp));
     }
     let r = float_power(numeric_to_f64(x), numeric_to_f64(y))?;
     approx_numeric(r)
@@ -230,7 +232,8 @@ mod tests {
             eval_binary(&BinaryFunc::Power, Datum::float64(2.0), Datum::float64(10.0)),
             Ok(Datum::float64(1024.0))
         );
-        assert_eq!(show(eval_binary(&BinaryFunc::Power, num("1.5"), num("2"))), "2.25");
+        assert_eq!(show(eval_binary(&BinaryFunc::Power, num("1.5"), num("2"))), "2.2500000000000000");
+        assert_eq!(show(eval_binary(&BinaryFunc::Power, num("2"), num("-2"))), "0.2500000000000000");
         let err = eval_binary(&BinaryFunc::Power, Datum::float64(0.0), Datum::float64(-1.0)).unwrap_err();
         assert_eq!(err.sqlstate(), "2201F");
         assert_eq!(eval_binary(&BinaryFunc::Log, Datum::float64(2.0), Datum::float64(8.0)), Ok(Datum::float64(3.0)));

@@ -131,6 +131,10 @@ pub enum UnaryFunc {
     Reverse,
     Initcap,
     Md5,
+    /// `ascii(text)`: the code point of the first character.
+    Ascii,
+    /// `chr(int)`: the character with that code point.
+    Chr,
     Abs,
     Ceil,
     Floor,
@@ -203,6 +207,8 @@ pub enum BinaryFunc {
     ConvertFrom,
     ConvertTo,
     Encode,
+    /// `get_byte(bytea, int)`.
+    GetByte,
     Decode,
     /// `date_trunc(unit, timestamp|timestamptz)`
     DateTrunc,
@@ -265,7 +271,10 @@ impl UnaryFunc {
             },
             Cast { to, .. } => cast_datum(datum, *to),
             Neg => arith::neg(datum),
-            Lower | Upper | CharLength | OctetLength | Reverse | Initcap | Md5 => string::eval_unary(self, datum),
+            Lower | Upper | CharLength | OctetLength | Reverse | Initcap | Md5 | Ascii => {
+                string::eval_unary(self, datum)
+            }
+            Chr => string::chr(datum),
             Abs | Ceil | Floor | Round | Trunc | Sqrt | Exp | Ln | Log10 | Sign => math::eval_unary(self, datum),
             JsonbTypeof | JsonbArrayLength | ToJsonb => jsonb::eval_unary(self, datum),
             ToTimestamp => datetime::to_timestamp(datum),
@@ -281,8 +290,8 @@ impl UnaryFunc {
             Not => same(ScalarType::Bool),
             Cast { to, .. } => same(*to),
             Neg | Abs | Ceil | Floor | Round | Trunc | Sqrt | Exp | Ln | Log10 | Sign => same(input.scalar_type),
-            Lower | Upper | Reverse | Initcap | Md5 | JsonbTypeof => same(ScalarType::Text),
-            CharLength | OctetLength | JsonbArrayLength => same(ScalarType::Int32),
+            Lower | Upper | Reverse | Initcap | Md5 | JsonbTypeof | Chr => same(ScalarType::Text),
+            CharLength | OctetLength | JsonbArrayLength | Ascii => same(ScalarType::Int32),
             ToJsonb => same(ScalarType::Jsonb),
             ToTimestamp => same(ScalarType::TimestampTz),
         }
@@ -357,7 +366,7 @@ impl BinaryFunc {
             | BTrim
             | LTrim
             | RTrim => string::eval_binary(self, left, right),
-            BytesConcat | ConvertFrom | ConvertTo | Encode | Decode => bytes::eval_binary(self, left, right),
+            BytesConcat | ConvertFrom | ConvertTo | Encode | Decode | GetByte => bytes::eval_binary(self, left, right),
             JsonbConcat | JsonGet | JsonGetText | JsonGetPath | JsonGetPathText | JsonContains | JsonHasKey => {
                 jsonb::eval_binary(self, left, right)
             }
@@ -394,6 +403,7 @@ impl BinaryFunc {
                 t(ScalarType::Text)
             }
             Age => t(ScalarType::Interval),
+            GetByte => t(ScalarType::Int32),
             BytesConcat | ConvertTo | Decode => t(ScalarType::Bytes),
             JsonbConcat => t(ScalarType::Jsonb),
             JsonGet | JsonGetPath => ColumnType::new(ScalarType::Jsonb, true),

@@ -47,8 +47,22 @@ pub(crate) fn eval_unary(func: &UnaryFunc, d: Datum) -> Result<Datum, EvalError>
         UnaryFunc::Reverse => Datum::text(s.chars().rev().collect::<String>()),
         UnaryFunc::Initcap => Datum::text(initcap(s)),
         UnaryFunc::Md5 => Datum::Text(format!("{:x}", md5::compute(s.as_bytes()))),
+        UnaryFunc::Ascii => Datum::Int32(s.chars().next().map_or(0, |c| c as i32)),
         _ => return Err(type_mismatch("string function", &d)),
     })
+}
+
+/// `chr(n)`: the character with code point `n`, as PostgreSQL does in UTF-8.
+pub(crate) fn chr(d: Datum) -> Result<Datum, EvalError> {
+    let Datum::Int32(n) = d else { return Err(type_mismatch("chr", &d)) };
+    if n == 0 {
+        return Err(EvalError::ProgramLimitExceeded("null character not permitted".into()));
+    }
+    let c = u32::try_from(n)
+        .ok()
+        .and_then(char::from_u32)
+        .ok_or_else(|| EvalError::ProgramLimitExceeded(format!("requested character too large for encoding: {n}")))?;
+    Ok(Datum::Text(c.to_string()))
 }
 
 fn initcap(s: &str) -> String {

@@ -124,6 +124,13 @@ fn target_columns(table: &CatalogItem, columns: &[ast::ObjectName]) -> Result<Ve
     Ok(targets)
 }
 
+/// Without a column list, an INSERT of fewer values than columns fills the first ones and leaves
+/// the rest to their defaults, as PostgreSQL does; with a list, every named column needs a value.
+fn implicit_targets(targets: &[usize], columns: &[ast::ObjectName], given: usize) -> Vec<usize> {
+    let filled = if columns.is_empty() { given.min(targets.len()) } else { targets.len() };
+    targets[..filled].to_vec()
+}
+
 fn check_arity(given: usize, targets: usize) -> Result<(), SqlError> {
     match given.cmp(&targets) {
         std::cmp::Ordering::Greater => Err(SqlError::Parse("INSERT has more expressions than target columns".into())),
@@ -164,6 +171,8 @@ pub(crate) fn plan_insert(
         None => rows_relation(&table, vec![Vec::new()], &[], &defaults)?,
         Some(query) => match plain_values(query) {
             Some(values) => {
+                let given = values.rows.first().map_or(targets.len(), |row| row.content.len());
+                let targets = implicit_targets(&targets, &insert.columns, given);
                 let empty = freshet_repr::RelationDesc::default();
                 let mut rows = Vec::with_capacity(values.rows.len());
                 for row in &values.rows {
@@ -178,7 +187,7 @@ pub(crate) fn plan_insert(
                 }
                 rows_relation(&table, rows, &targets, &defaults)?
             }
-            None => insert_select(catalog, query, params, &targets, &defaults)?,
+            None => insert_select(catalog, query, params, (&targets, &insert.columns), &defaults)?,
         },
     };
     Ok(Plan::Insert { target: table.id, rows })
@@ -224,12 +233,13 @@ fn insert_select(
     catalog: &dyn SessionCatalog,
     query: &ast::Query,
     params: &Params,
-    targets: &[usize],
+    (targets, columns): (&[usize], &[ast::ObjectName]),
     defaults: &Defaults,
 ) -> Result<RelationExpr, SqlError> {
     let table = defaults.table;
     let (expr, desc, finishing) = plan_query(catalog, query, params)?;
     let expr = apply_finishing(expr, &finishing);
+    let targets = &implicit_targets(targets, columns, desc.arity());
     check_arity(desc.arity(), targets.len())?;
     let mut scalars = Vec::with_capacity(table.desc.arity());
     for i in 0..table.desc.arity() {

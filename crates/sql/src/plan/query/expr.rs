@@ -153,6 +153,11 @@ pub(crate) fn plan_expr(ecx: &ExprContext, e: &ast::Expr) -> Result<Planned, Sql
             let inner = plan_expr(ecx, expr)?;
             Ok(Planned::Typed(func::plan_cast(ecx.operand(inner, Some(ty)), ty, CastContext::Explicit)?))
         }
+        // `^` is PostgreSQL's exponentiation: the same as power(), numeric stays numeric.
+        Expr::BinaryOp { left, op: ast::BinaryOperator::PGExp, right } => {
+            let args = vec![ecx.operand(plan_expr(ecx, left)?, None), ecx.operand(plan_expr(ecx, right)?, None)];
+            Ok(Planned::Typed(func::plan_function("power", args)?))
+        }
         Expr::BinaryOp { left, op, right } => {
             let op = binary_op(op)?;
             binary(ecx, op, plan_expr(ecx, left)?, plan_expr(ecx, right)?)

@@ -1,0 +1,75 @@
+//! Point lookups inside larger reads. A part of a plan that is maps, filters and projections over
+//! one stored collection, with the collection's first column fixed to a constant, is read by the
+//! workers with a seek in the collection's arrangement; the rest of the plan then runs over those
+//! few rows (in the coordinator when it can, else as a small dataflow over constants). Without
+//! this, `SELECT count(*) FROM mv WHERE id = 5` would build a dataflow that scans all of `mv`.
+//!
+//! This module must not choose timestamps: every lookup reads at the caller's one time.
+
+use freshet_dataflow::Cluster;
+use freshet_expr::{MapFilterProject, RelationExpr};
+use freshet_repr::{DataflowError, Timestamp};
+
+/// `expr` with each point lookup replaced by the rows it reads at `ts`; `None` when it has none.
+pub async fn seek_point_lookups(
+    cluster: &Cluster,
+    expr: &RelationExpr,
+    ts: Timestamp,
+) -> Result<Option<RelationExpr>, DataflowError> {
+    let mut lookups = Vec::new();
+    collect_lookups(expr, &mut lookups);
+    if lookups.is_empty() {
+        return Ok(None);
+    }
+    let mut narrowed = expr.clone();
+    for lookup in lookups {
+        let Some((id, mfp)) = MapFilterProject::extract(&lookup) else { continue };
+        let rows = cluster.peek_with(id, ts, mfp).await?;
+        let constant = RelationExpr::Constant { rows, typ: lookup.typ() };
+        narrowed.visit_mut(&mut |node| {
+            if *node == lookup {
+                *node = constant.clone();
+            }
+        });
+    }
+    Ok(Some(narrowed))
+}
+
+/// The outermost row pipelines over a stored collection that fix its first column, once each.
+fn collect_lookups(expr: &RelationExpr, out: &mut Vec<RelationExpr>) {
+    if let Some((_, mfp)) = MapFilterProject::extract(expr) {
+        if mfp.leading_column_literal().is_some() && !out.contains(expr) {
+            out.push(expr.clone());
+        }
+        return;
+    }
+    for input in expr.inputs() {
+        collect_lookups(input, out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use freshet_expr::func::BinaryFunc;
+    use freshet_expr::ScalarExpr;
+    use freshet_repr::{ColumnType, Datum, GlobalId, RelationType, ScalarType};
+
+    use super::*;
+
+    #[test]
+    fn finds_the_outermost_pipelines_that_fix_the_first_column() {
+        let typ = RelationType::new(vec![ColumnType::new(ScalarType::Int64, false); 2]);
+        let get = |id| RelationExpr::Get { id: GlobalId(id), typ: typ.clone() };
+        let first_is = |v| {
+            ScalarExpr::Column(0).call_binary(ScalarExpr::Literal(Datum::Int64(v), ScalarType::Int64), BinaryFunc::Eq)
+        };
+        let lookup = get(1).filter(vec![first_is(5)]).project(vec![1]);
+        let scan = get(2)
+            .filter(vec![ScalarExpr::Column(1)
+                .call_binary(ScalarExpr::Literal(Datum::Int64(5), ScalarType::Int64), BinaryFunc::Eq)]);
+        let plan = lookup.clone().union(lookup.clone()).union(scan).distinct();
+        let mut found = Vec::new();
+        collect_lookups(&plan, &mut found);
+        assert_eq!(found, vec![lookup]);
+    }
+}
