@@ -10,7 +10,12 @@ use freshet_dataflow::Cluster;
 use freshet_expr::{MapFilterProject, RelationExpr};
 use freshet_repr::{DataflowError, Timestamp};
 
-/// `expr` with each point lookup replaced by the rows it reads at `ts`; `None` when it has none.
+/// A lookup that returns more rows than this is not worth it: its rows would travel to the
+/// coordinator and back to every worker inside the plan; the plan scans in the dataflow instead.
+const MAX_LOOKUP_ROWS: usize = 10_000;
+
+/// `expr` with each point lookup replaced by the rows it reads at `ts`; `None` when it has none
+/// or one of them reads more than `MAX_LOOKUP_ROWS` rows.
 pub async fn seek_point_lookups(
     cluster: &Cluster,
     expr: &RelationExpr,
@@ -25,6 +30,9 @@ pub async fn seek_point_lookups(
     for lookup in lookups {
         let Some((id, mfp)) = MapFilterProject::extract(&lookup) else { continue };
         let rows = cluster.peek_with(id, ts, mfp).await?;
+        if rows.len() > MAX_LOOKUP_ROWS {
+            return Ok(None);
+        }
         let constant = RelationExpr::Constant { rows, typ: lookup.typ() };
         narrowed.visit_mut(&mut |node| {
             if *node == lookup {
