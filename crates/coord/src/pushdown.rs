@@ -8,7 +8,7 @@
 
 use freshet_dataflow::Cluster;
 use freshet_expr::{MapFilterProject, RelationExpr};
-use freshet_repr::{DataflowError, Timestamp};
+use freshet_repr::{DataflowError, GlobalId, Timestamp};
 
 /// A lookup that returns more rows than this is not worth it: its rows would travel to the
 /// coordinator and back to every worker inside the plan; the plan scans in the dataflow instead.
@@ -27,8 +27,7 @@ pub async fn seek_point_lookups(
         return Ok(None);
     }
     let mut narrowed = expr.clone();
-    for lookup in lookups {
-        let Some((id, mfp)) = MapFilterProject::extract(&lookup) else { continue };
+    for Lookup { expr: lookup, id, mfp } in lookups {
         let rows = cluster.peek_with(id, ts, mfp).await?;
         if rows.len() > MAX_LOOKUP_ROWS {
             return Ok(None);
@@ -43,11 +42,18 @@ pub async fn seek_point_lookups(
     Ok(Some(narrowed))
 }
 
-/// The outermost row pipelines over a stored collection that fix its first column, once each.
-fn collect_lookups(expr: &RelationExpr, out: &mut Vec<RelationExpr>) {
-    if let Some((_, mfp)) = MapFilterProject::extract(expr) {
-        if mfp.leading_column_literal().is_some() && !out.contains(expr) {
-            out.push(expr.clone());
+/// A row pipeline over one stored collection that fixes the collection's first column.
+struct Lookup {
+    expr: RelationExpr,
+    id: GlobalId,
+    mfp: MapFilterProject,
+}
+
+/// The outermost lookups of `expr`, once each.
+fn collect_lookups(expr: &RelationExpr, out: &mut Vec<Lookup>) {
+    if let Some((id, mfp)) = MapFilterProject::extract(expr) {
+        if mfp.leading_column_literal().is_some() && !out.iter().any(|l| l.expr == *expr) {
+            out.push(Lookup { expr: expr.clone(), id, mfp });
         }
         return;
     }
@@ -60,7 +66,7 @@ fn collect_lookups(expr: &RelationExpr, out: &mut Vec<RelationExpr>) {
 mod tests {
     use freshet_expr::func::BinaryFunc;
     use freshet_expr::ScalarExpr;
-    use freshet_repr::{ColumnType, Datum, GlobalId, RelationType, ScalarType};
+    use freshet_repr::{ColumnType, Datum, RelationType, ScalarType};
 
     use super::*;
 
@@ -78,6 +84,7 @@ mod tests {
         let plan = lookup.clone().union(lookup.clone()).union(scan).distinct();
         let mut found = Vec::new();
         collect_lookups(&plan, &mut found);
-        assert_eq!(found, vec![lookup]);
+        let found: Vec<(RelationExpr, GlobalId)> = found.into_iter().map(|l| (l.expr, l.id)).collect();
+        assert_eq!(found, vec![(lookup, GlobalId(1))]);
     }
 }

@@ -99,7 +99,7 @@ pub fn render_durable_source<'s>(
         let sync_activator = scope.worker().sync_activator_for(info.address.to_vec());
         let (tx, rx) = mpsc::channel();
         let decoder = Decoder::new(&format).map_err(|e| e.to_string());
-        let mut state = SourceState::new(capability, decoder, source_name, status);
+        let mut state = SourceState::new(Some(capability), decoder, source_name, status);
         let recovered = persistence
             .as_ref()
             .map(|p| durable::recover(p, (index, peers), |shard| owns_shard(shard, index, peers)))
@@ -224,14 +224,15 @@ struct SourceState {
 }
 
 impl SourceState {
+    /// A state holding `capability` (`None` only for a state that never emits, as in unit tests).
     fn new(
-        capability: Capability<Timestamp>,
+        capability: Option<Capability<Timestamp>>,
         decoder: Result<Decoder, String>,
         source_name: String,
         status: StatusReporter,
     ) -> SourceState {
         SourceState {
-            capability: Some(capability),
+            capability,
             decoder,
             progress: BTreeMap::new(),
             source_name,

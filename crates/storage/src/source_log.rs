@@ -10,10 +10,11 @@
 //! cancels, but history (times, frames, superseded resume points) collapses. This module must not
 //! decode records.
 
-use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 
+use bigdecimal::BigDecimal;
 use freshet_repr::{GlobalId, Timestamp};
 use serde::{Deserialize, Serialize};
 
@@ -141,7 +142,11 @@ pub fn merge_batches(batches: Vec<SourceBatch>) -> Vec<SourceBatch> {
     let mut current_bytes = 0;
     for batch in batches {
         for (shard, seq) in batch.progress {
-            let greater = progress.get(&shard).is_none_or(|known| compare_sequence_numbers(&seq, known).is_gt());
+            let greater = match (progress.get(&shard), BigDecimal::from_str(&seq)) {
+                (None, _) => true,
+                (Some(known), Ok(new)) => BigDecimal::from_str(known).is_ok_and(|known| new > known),
+                (Some(_), Err(_)) => false,
+            };
             if greater {
                 progress.insert(shard, seq);
             }
@@ -161,12 +166,6 @@ pub fn merge_batches(batches: Vec<SourceBatch>) -> Vec<SourceBatch> {
     current.ended = ended.into_iter().collect();
     out.push(current);
     out
-}
-
-/// Orders Kinesis sequence numbers (decimal digits without leading zeros) numerically.
-pub fn compare_sequence_numbers(a: &str, b: &str) -> Ordering {
-    let (a, b) = (a.trim_start_matches('0'), b.trim_start_matches('0'));
-    a.len().cmp(&b.len()).then_with(|| a.cmp(b))
 }
 
 #[cfg(test)]
@@ -243,9 +242,13 @@ mod tests {
     }
 
     #[test]
-    fn sequence_numbers_compare_as_numbers() {
-        assert!(compare_sequence_numbers("9", "10").is_lt());
-        assert!(compare_sequence_numbers("495", "0495").is_eq());
-        assert!(compare_sequence_numbers("49590338271490256608559692538361571095921575989136588802", "4959").is_gt());
+    fn merged_resume_points_compare_as_numbers() {
+        let long = "49590338271490256608559692538361571095921575989136588802";
+        let merged = merge_batches(vec![batch(1, "9"), batch(2, "10"), batch(3, long), batch(4, "4959")]);
+        let progress: Vec<(String, String)> = merged.iter().flat_map(|b| b.progress.clone()).collect();
+        assert_eq!(progress, vec![("s-0".to_string(), long.to_string())]);
+        let merged = merge_batches(vec![batch(1, "9"), batch(2, "10")]);
+        assert_eq!(merged.last().map(|b| b.progress.clone()), Some(vec![("s-0".to_string(), "10".to_string())]));
+        assert!(merged.iter().all(|b| b.ts == 2));
     }
 }

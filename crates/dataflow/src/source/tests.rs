@@ -13,22 +13,8 @@ fn record(seq: &str, data: &[u8]) -> KinesisRecord {
 }
 
 fn state(format: SourceFormat) -> SourceState {
-    SourceState {
-        capability: None,
-        decoder: Decoder::new(&format).map_err(|e| e.to_string()),
-        progress: BTreeMap::new(),
-        source_name: "src".into(),
-        log: None,
-        replay: Vec::new(),
-        floor: 0,
-        pending: Vec::new(),
-        resumed: BTreeMap::new(),
-        delivered: BTreeSet::new(),
-        ended: BTreeSet::new(),
-        pending_ended: Vec::new(),
-        startup_failure: None,
-        status: crate::status::StatusReporter::detached(),
-    }
+    let decoder = Decoder::new(&format).map_err(|e| e.to_string());
+    SourceState::new(None, decoder, "src".into(), crate::status::StatusReporter::detached())
 }
 
 fn bytes_row(data: &[u8]) -> SourceUpdate {

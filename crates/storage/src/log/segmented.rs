@@ -42,6 +42,9 @@ pub struct SegmentedLog {
     active_len: u64,
     /// Set while a compaction job of this log runs, so that at most one does.
     compacting: Arc<AtomicBool>,
+    /// Whether segments closed since the last look might make a compaction due; the directory is
+    /// only listed then, not on every append.
+    closed_since_check: bool,
 }
 
 impl SegmentedLog {
@@ -68,6 +71,7 @@ impl SegmentedLog {
             active_number,
             active_len,
             compacting: Arc::new(AtomicBool::new(false)),
+            closed_since_check: true,
         };
         Ok((log, payloads))
     }
@@ -79,6 +83,7 @@ impl SegmentedLog {
             let number = self.active_number + 1;
             let (active, len) = open_segment(&segment_path(&self.dir, &self.stem, number), 0)?;
             (self.active, self.active_number, self.active_len) = (active, number, len);
+            self.closed_since_check = true;
         }
         self.active.append(payload)?;
         self.active_len += (super::HEADER_LEN + payload.len()) as u64;
@@ -87,7 +92,12 @@ impl SegmentedLog {
 
     /// A compaction of the closed segments, when they hold more new data than the last compaction
     /// left (so every byte is rewritten O(log n) times) and no other compaction of this log runs.
-    pub fn compaction_due(&self) -> Result<Option<Compaction>, LogError> {
+    /// Cheap to call after every append: it looks at the directory only after a segment closed.
+    pub fn compaction_due(&mut self) -> Result<Option<Compaction>, LogError> {
+        if !self.closed_since_check || self.compacting.load(Ordering::Acquire) {
+            return Ok(None);
+        }
+        self.closed_since_check = false;
         let closed: Vec<Segment> =
             list_segments(&self.dir, &self.stem)?.into_iter().filter(|s| s.number < self.active_number).collect();
         let Some(first) = closed.first() else { return Ok(None) };
@@ -96,6 +106,7 @@ impl SegmentedLog {
             return Ok(None);
         }
         if self.compacting.swap(true, Ordering::AcqRel) {
+            self.closed_since_check = true;
             return Ok(None);
         }
         Ok(Some(Compaction { segments: closed, running: RunningFlag(Arc::clone(&self.compacting)) }))

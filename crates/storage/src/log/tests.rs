@@ -16,8 +16,11 @@ fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
-/// The first (and, below 1 MiB, only) segment file of the table log in `dir`.
-fn first_segment(dir: &Path) -> PathBuf {
+/// Writes batches 1 and 2 to a new table log in `dir`; returns its (only) segment file.
+fn two_batches(dir: &Path) -> PathBuf {
+    let (mut log, _) = TableLog::open(dir, 1 << 20).unwrap();
+    log.append(&batch(1, 10)).unwrap();
+    log.append(&batch(2, 20)).unwrap();
     segmented::segment_path(dir, "tables", 0)
 }
 
@@ -36,11 +39,7 @@ fn batches_survive_reopen() {
 #[test]
 fn torn_tail_is_cut_and_later_appends_are_kept() {
     let dir = temp_dir("torn");
-    let path = first_segment(&dir);
-    let (mut log, _) = TableLog::open(&dir, 1 << 20).unwrap();
-    log.append(&batch(1, 10)).unwrap();
-    log.append(&batch(2, 20)).unwrap();
-    drop(log);
+    let path = two_batches(&dir);
     let len = std::fs::metadata(&path).unwrap().len();
     let file = OpenOptions::new().write(true).open(&path).unwrap();
     file.set_len(len - 3).unwrap();
@@ -56,11 +55,7 @@ fn torn_tail_is_cut_and_later_appends_are_kept() {
 #[test]
 fn corrupt_byte_stops_replay_at_that_frame() {
     let dir = temp_dir("corrupt");
-    let path = first_segment(&dir);
-    let (mut log, _) = TableLog::open(&dir, 1 << 20).unwrap();
-    log.append(&batch(1, 10)).unwrap();
-    log.append(&batch(2, 20)).unwrap();
-    drop(log);
+    let path = two_batches(&dir);
     let mut bytes = std::fs::read(&path).unwrap();
     let last = bytes.len() - 1;
     bytes[last] ^= 0xff;
@@ -72,11 +67,7 @@ fn corrupt_byte_stops_replay_at_that_frame() {
 #[test]
 fn corruption_before_the_tail_is_an_error() {
     let dir = temp_dir("middle");
-    let path = first_segment(&dir);
-    let (mut log, _) = TableLog::open(&dir, 1 << 20).unwrap();
-    log.append(&batch(1, 10)).unwrap();
-    log.append(&batch(2, 20)).unwrap();
-    drop(log);
+    let path = two_batches(&dir);
     let mut bytes = std::fs::read(&path).unwrap();
     bytes[HEADER_LEN + 1] ^= 0xff;
     std::fs::write(&path, &bytes).unwrap();
