@@ -37,6 +37,15 @@ const PERSIST_INTERVAL: &str = "300ms";
 /// Serialises `npm ci` between tests of one binary.
 static NPM_LOCK: Mutex<()> = Mutex::new(());
 
+/// How many port pairs `start` tries.
+const PORT_ATTEMPTS: usize = 5;
+
+/// How a spawn ended: answering, or gone because its port was taken meanwhile.
+enum Started {
+    Yes,
+    PortTaken,
+}
+
 /// A running emulator. Dropping it kills the process and removes its data directory.
 pub struct Emulator {
     port: u16,
@@ -51,13 +60,21 @@ impl Emulator {
     /// Installs the emulator if needed, starts it and waits until it answers.
     pub async fn start() -> Emulator {
         let package_dir = ensure_installed();
-        let (port, tls_port) = (free_port(), free_port());
-        let data_dir = std::env::temp_dir().join(format!("freshet-kinesis-{}-{port}", std::process::id()));
-        std::fs::create_dir_all(&data_dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", data_dir.display()));
-        let client = sdk_client(&format!("http://127.0.0.1:{port}"));
-        let mut emulator = Emulator { port, tls_port, data_dir, package_dir, child: None, client };
-        emulator.spawn_and_wait().await;
-        emulator
+        // A free port can be taken by another test between our probe and the emulator's bind:
+        // then start over on other ports.
+        for _ in 0..PORT_ATTEMPTS {
+            let (port, tls_port) = (free_port(), free_port());
+            let data_dir = std::env::temp_dir().join(format!("freshet-kinesis-{}-{port}", std::process::id()));
+            std::fs::create_dir_all(&data_dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", data_dir.display()));
+            let client = sdk_client(&format!("http://127.0.0.1:{port}"));
+            let package_dir = package_dir.clone();
+            let mut emulator = Emulator { port, tls_port, data_dir, package_dir, child: None, client };
+            match emulator.spawn_and_wait().await {
+                Started::Yes => return emulator,
+                Started::PortTaken => continue,
+            }
+        }
+        panic!("the emulator found no free port in {PORT_ATTEMPTS} attempts");
     }
 
     /// `http://127.0.0.1:<port>`.
@@ -118,7 +135,9 @@ impl Emulator {
     pub async fn restart(&mut self) {
         let streams = self.stream_names().await;
         self.kill();
-        self.spawn_and_wait().await;
+        if let Started::PortTaken = self.spawn_and_wait().await {
+            panic!("port {} was taken while the emulator was down", self.port);
+        }
         let deadline = Instant::now() + START_DEADLINE;
         loop {
             let listed = self.stream_names().await;
@@ -137,7 +156,7 @@ impl Emulator {
         }
     }
 
-    async fn spawn_and_wait(&mut self) {
+    async fn spawn_and_wait(&mut self) -> Started {
         let log_path = self.data_dir.join("emulator.log");
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -173,10 +192,14 @@ impl Emulator {
         let deadline = Instant::now() + START_DEADLINE;
         loop {
             if self.client.list_streams().send().await.is_ok() {
-                return;
+                return Started::Yes;
             }
             if let Some(Ok(Some(status))) = self.child.as_mut().map(|c| c.try_wait()) {
                 let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+                if log.contains("EADDRINUSE") {
+                    self.child = None;
+                    return Started::PortTaken;
+                }
                 panic!("the emulator exited with {status}; its log:\n{log}");
             }
             assert!(Instant::now() < deadline, "the emulator did not answer within {START_DEADLINE:?}");

@@ -58,22 +58,34 @@ impl Postgres {
             .output()
             .expect("run initdb");
         assert!(out.status.success(), "initdb failed: {}", String::from_utf8_lossy(&out.stderr));
-        let port = crate::server::free_port();
-        let options = format!("-p {port} -h 127.0.0.1 -k {} -F -c timezone=UTC", dir.display());
-        let out = pg_command(bin.join("pg_ctl"))
-            .arg("-D")
-            .arg(&data)
-            .arg("-o")
-            .arg(options)
-            .arg("-l")
-            .arg(dir.join("server.log"))
-            .args(["-w", "start"])
-            .output()
-            .expect("run pg_ctl");
-        assert!(out.status.success(), "pg_ctl start failed: {}", String::from_utf8_lossy(&out.stderr));
-        let pg = Postgres { port, dir, bin };
-        pg.wait_ready();
-        pg
+        // A free port can be taken by another test between our probe and PostgreSQL's bind:
+        // then start over on another port.
+        for _ in 0..5 {
+            let port = crate::server::free_port();
+            let options = format!("-p {port} -h 127.0.0.1 -k {} -F -c timezone=UTC", dir.display());
+            let out = pg_command(bin.join("pg_ctl"))
+                .arg("-D")
+                .arg(&data)
+                .arg("-o")
+                .arg(options)
+                .arg("-l")
+                .arg(dir.join("server.log"))
+                .args(["-w", "start"])
+                .output()
+                .expect("run pg_ctl");
+            if !out.status.success() {
+                let log = std::fs::read_to_string(dir.join("server.log")).unwrap_or_default();
+                if log.contains("Address already in use") {
+                    std::fs::remove_file(dir.join("server.log")).ok();
+                    continue;
+                }
+                panic!("pg_ctl start failed: {}\n{log}", String::from_utf8_lossy(&out.stderr));
+            }
+            let pg = Postgres { port, dir, bin };
+            pg.wait_ready();
+            return pg;
+        }
+        panic!("PostgreSQL found no free port in 5 attempts");
     }
 
     fn wait_ready(&self) {

@@ -51,11 +51,23 @@ impl TestServer {
         let temp = TempDir::new("server");
         let data_dir = temp.0.join("data");
         let mut server = TestServer { child: None, port: free_port(), data_dir, env, _temp: Some(temp) };
-        server.spawn();
-        server
+        // A free port can be taken by another test between our probe and the server's bind: then
+        // start over on another port.
+        for _ in 0..5 {
+            if server.try_spawn() {
+                return server;
+            }
+            server.port = free_port();
+        }
+        panic!("freshet found no free port in 5 attempts; log:\n{}", server.log());
     }
 
     fn spawn(&mut self) {
+        assert!(self.try_spawn(), "port {} was taken while freshet was down", self.port);
+    }
+
+    /// Starts the server and waits until it answers; `false` if its port was taken meanwhile.
+    fn try_spawn(&mut self) -> bool {
         let log_path = self.data_dir.with_extension("log");
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path).expect("server log file");
         let mut command = Command::new(env!("CARGO_BIN_EXE_freshet"));
@@ -72,18 +84,25 @@ impl TestServer {
         for (k, v) in &self.env {
             command.env(k, v);
         }
+        let log_start = self.log().len();
         self.child = Some(command.spawn().expect("spawn freshet"));
-        self.wait_ready();
+        self.wait_ready(log_start)
     }
 
-    /// Polls until the server accepts connections and answers a query.
-    fn wait_ready(&mut self) {
+    /// Polls until the server accepts connections and answers a query; `false` if it exited
+    /// because its port is in use.
+    fn wait_ready(&mut self, log_start: usize) -> bool {
         let deadline = Instant::now() + Duration::from_secs(60);
         let url = self.url();
         loop {
             if let Some(child) = self.child.as_mut() {
                 if let Ok(Some(status)) = child.try_wait() {
-                    panic!("freshet exited during start-up with {status}; log:\n{}", self.log());
+                    let log = self.log();
+                    if log.get(log_start..).is_some_and(|new| new.contains("Address already in use")) {
+                        self.child = None;
+                        return false;
+                    }
+                    panic!("freshet exited during start-up with {status}; log:\n{log}");
                 }
             }
             let ok = std::process::Command::new("psql")
@@ -94,7 +113,7 @@ impl TestServer {
                 .map(|o| o.status.success())
                 .unwrap_or(false);
             if ok {
-                return;
+                return true;
             }
             assert!(Instant::now() < deadline, "freshet did not become ready; log:\n{}", self.log());
             std::thread::sleep(Duration::from_millis(50));
