@@ -63,13 +63,13 @@ impl TableFunc {
             TableFunc::GenerateSeriesInt(_) => series_int(args),
             TableFunc::GenerateSeriesTimestamp(_) => series_timestamp(args),
             _ => match args {
-                [Datum::Jsonb(j)] => self.eval_jsonb(j.to_value()),
+                [Datum::Jsonb(j)] => self.eval_jsonb(j.value()),
                 _ => Err(EvalError::Internal(format!("{self:?} applied to {args:?}"))),
             },
         }
     }
 
-    fn eval_jsonb(&self, v: Value) -> Result<Vec<Row>, EvalError> {
+    fn eval_jsonb(&self, v: &Value) -> Result<Vec<Row>, EvalError> {
         let row = |d: Vec<Datum>| Row::new(d);
         let jsonb = |v: &Value| Datum::Jsonb(Jsonb::from_value(v));
         match (self, v) {

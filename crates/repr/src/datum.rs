@@ -8,7 +8,7 @@ use std::str::FromStr;
 use bigdecimal::BigDecimal;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::ScalarType;
+use crate::{Jsonb, ScalarType};
 
 /// One SQL value. `Null` carries no type: the column's `ColumnType` says what it would be.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -147,32 +147,6 @@ impl<'de> Deserialize<'de> for Numeric {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;
         BigDecimal::from_str(&text).map(Numeric).map_err(serde::de::Error::custom)
-    }
-}
-
-/// A JSON document, held as its canonical text (object keys sorted, no insignificant white space),
-/// so that equal documents compare and hash equal.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct Jsonb(String);
-
-impl Jsonb {
-    pub fn from_value(value: &serde_json::Value) -> Jsonb {
-        // serde_json's default map is a BTreeMap, so `to_string` writes keys sorted.
-        Jsonb(value.to_string())
-    }
-
-    pub fn parse(text: &str) -> Result<Jsonb, serde_json::Error> {
-        let value: serde_json::Value = serde_json::from_str(text)?;
-        Ok(Jsonb::from_value(&value))
-    }
-
-    pub fn to_value(&self) -> serde_json::Value {
-        // The text was produced by serde_json from a `Value`, so it always parses back.
-        serde_json::from_str(&self.0).unwrap_or(serde_json::Value::Null)
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
     }
 }
 

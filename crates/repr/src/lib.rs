@@ -6,13 +6,15 @@
 
 pub mod datum;
 pub mod error;
+pub mod jsonb;
 pub mod relation;
 pub mod row;
 pub mod scalar;
 pub mod strconv;
 
-pub use datum::{Datum, Interval, Jsonb, Numeric, F32, F64};
+pub use datum::{Datum, Interval, Numeric, F32, F64};
 pub use error::{DataflowError, DecodeError, EvalError};
+pub use jsonb::Jsonb;
 pub use relation::{ColumnType, GlobalId, RelationDesc, RelationType};
 pub use row::Row;
 pub use scalar::ScalarType;

@@ -2,7 +2,7 @@
 //! converting SQL values to JSON.
 
 use bigdecimal::ToPrimitive;
-use freshet_repr::strconv::{format_datum, format_jsonb};
+use freshet_repr::strconv::{format_datum, format_jsonb_value};
 use freshet_repr::{Datum, EvalError, Jsonb, F32, F64};
 use serde_json::{Map, Value};
 
@@ -28,7 +28,7 @@ pub(crate) fn json_to_text(v: &Value) -> Datum {
     match v {
         Value::Null => Datum::Null,
         Value::String(s) => Datum::text(s.clone()),
-        other => Datum::Text(format_jsonb(&Jsonb::from_value(other))),
+        other => Datum::Text(format_jsonb_value(other)),
     }
 }
 
@@ -39,9 +39,9 @@ pub(crate) fn eval_unary(func: &UnaryFunc, d: Datum) -> Result<Datum, EvalError>
     let Datum::Jsonb(j) = &d else {
         return Err(type_mismatch("jsonb function", &d));
     };
-    let v = j.to_value();
+    let v = j.value();
     match func {
-        UnaryFunc::JsonbTypeof => Ok(Datum::text(type_name(&v))),
+        UnaryFunc::JsonbTypeof => Ok(Datum::text(type_name(v))),
         UnaryFunc::JsonbArrayLength => match v {
             Value::Array(items) => Ok(Datum::Int32(items.len() as i32)),
             Value::Object(_) => Err(EvalError::InvalidParameterValue("cannot get array length of a non-array".into())),
@@ -78,27 +78,25 @@ pub fn datum_to_json(d: &Datum) -> Value {
     }
 }
 
-pub(crate) fn eval_binary(func: &BinaryFunc, a: Datum, b: Datum) -> Result<Datum, EvalError> {
+pub(crate) fn eval_binary(func: &BinaryFunc, a: Datum, b: &Datum) -> Result<Datum, EvalError> {
     let Datum::Jsonb(j) = &a else {
         return Err(type_mismatch("jsonb operator", &a));
     };
-    let v = j.to_value();
-    Ok(match (func, &b) {
-        (BinaryFunc::JsonGet, key) => get(&v, key).map(jsonb_datum).unwrap_or(Datum::Null),
-        (BinaryFunc::JsonGetText, key) => get(&v, key).map(json_to_text).unwrap_or(Datum::Null),
-        (BinaryFunc::JsonGetPath, Datum::Text(path)) => get_path(&v, path)?.map(jsonb_datum).unwrap_or(Datum::Null),
-        (BinaryFunc::JsonGetPathText, Datum::Text(path)) => {
-            get_path(&v, path)?.map(json_to_text).unwrap_or(Datum::Null)
-        }
-        (BinaryFunc::JsonContains, Datum::Jsonb(other)) => Datum::Bool(contains(&v, &other.to_value(), true)),
-        (BinaryFunc::JsonHasKey, Datum::Text(key)) => Datum::Bool(match &v {
+    let v = j.value();
+    Ok(match (func, b) {
+        (BinaryFunc::JsonGet, key) => get(v, key).map(jsonb_datum).unwrap_or(Datum::Null),
+        (BinaryFunc::JsonGetText, key) => get(v, key).map(json_to_text).unwrap_or(Datum::Null),
+        (BinaryFunc::JsonGetPath, Datum::Text(path)) => get_path(v, path)?.map(jsonb_datum).unwrap_or(Datum::Null),
+        (BinaryFunc::JsonGetPathText, Datum::Text(path)) => get_path(v, path)?.map(json_to_text).unwrap_or(Datum::Null),
+        (BinaryFunc::JsonContains, Datum::Jsonb(other)) => Datum::Bool(contains(v, other.value(), true)),
+        (BinaryFunc::JsonHasKey, Datum::Text(key)) => Datum::Bool(match v {
             Value::Object(map) => map.contains_key(key),
             Value::Array(items) => items.iter().any(|i| i.as_str() == Some(key)),
             Value::String(s) => s == key,
             _ => false,
         }),
-        (BinaryFunc::JsonbConcat, Datum::Jsonb(other)) => jsonb_datum(&concat(v, other.to_value())),
-        _ => return Err(type_mismatch("jsonb operator", &b)),
+        (BinaryFunc::JsonbConcat, Datum::Jsonb(other)) => Datum::Jsonb(Jsonb::new(concat(v.clone(), other.to_value()))),
+        _ => return Err(type_mismatch("jsonb operator", b)),
     })
 }
 
@@ -261,7 +259,7 @@ mod tests {
     }
 
     fn bin(func: BinaryFunc, a: Datum, b: Datum) -> Datum {
-        eval_binary(&func, a, b).unwrap()
+        eval_binary(&func, a, &b).unwrap()
     }
 
     #[test]

@@ -12,8 +12,8 @@ pub(super) fn decode_text(bytes: &[u8]) -> Result<Datum, DecodeFailure> {
 }
 
 pub(super) fn decode_json(bytes: &[u8]) -> Result<Datum, DecodeFailure> {
-    match serde_json::from_slice::<serde_json::Value>(bytes) {
-        Ok(value) => Ok(Datum::Jsonb(Jsonb::from_value(&value))),
+    match Jsonb::parse_slice(bytes) {
+        Ok(doc) => Ok(Datum::Jsonb(doc)),
         Err(e) => Err(DecodeFailure(format!("invalid JSON: {e}"))),
     }
 }

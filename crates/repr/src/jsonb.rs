@@ -1,0 +1,222 @@
+//! `Jsonb`, a parsed JSON document shared by reference, with the total order, equality and hashing
+//! that arrangements need.
+//!
+//! The document is parsed once (when text becomes jsonb) and then shared: copying a row that holds
+//! one copies a pointer, and `->`/`->>` look a key up instead of re-parsing. Equality is structural
+//! (as the canonical text compared before: `1` and `1.0` differ); the order follows PostgreSQL's jsonb
+//! order (null < string < number < boolean < array < object; larger containers sort after smaller
+//! ones). This module must not know about SQL functions: those live in the expression crate.
+
+use std::cmp::Ordering;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::{Map, Number, Value};
+
+/// A JSON document. Object keys are held sorted (serde_json's map is a `BTreeMap`), so two documents
+/// that differ only in key order or white space are equal.
+#[derive(Clone, Debug)]
+pub struct Jsonb(Arc<Value>);
+
+impl Jsonb {
+    pub fn new(value: Value) -> Jsonb {
+        Jsonb(Arc::new(value))
+    }
+
+    pub fn from_value(value: &Value) -> Jsonb {
+        Jsonb::new(value.clone())
+    }
+
+    pub fn parse(text: &str) -> Result<Jsonb, serde_json::Error> {
+        serde_json::from_str(text).map(Jsonb::new)
+    }
+
+    pub fn parse_slice(bytes: &[u8]) -> Result<Jsonb, serde_json::Error> {
+        serde_json::from_slice(bytes).map(Jsonb::new)
+    }
+
+    /// The document, borrowed.
+    pub fn value(&self) -> &Value {
+        &self.0
+    }
+
+    /// An owned copy of the document, for functions that rebuild it.
+    pub fn to_value(&self) -> Value {
+        (*self.0).clone()
+    }
+
+    /// The compact canonical text (sorted keys, no white space): what the logs store.
+    pub fn to_canonical_string(&self) -> String {
+        self.0.to_string()
+    }
+}
+
+fn type_rank(v: &Value) -> u8 {
+    match v {
+        Value::Null => 0,
+        Value::String(_) => 1,
+        Value::Number(_) => 2,
+        Value::Bool(_) => 3,
+        Value::Array(_) => 4,
+        Value::Object(_) => 5,
+    }
+}
+
+/// Numbers compare by value; an integer and a float of equal value (which are not equal documents)
+/// are told apart by kind, so the order stays consistent with equality.
+fn cmp_numbers(a: &Number, b: &Number) -> Ordering {
+    let int = |n: &Number| n.as_i64().map(i128::from).or_else(|| n.as_u64().map(i128::from));
+    match (int(a), int(b)) {
+        (Some(x), Some(y)) => x.cmp(&y),
+        (x, y) => {
+            let (fa, fb) = (a.as_f64().unwrap_or(0.0), b.as_f64().unwrap_or(0.0));
+            fa.total_cmp(&fb).then_with(|| x.is_some().cmp(&y.is_some()).reverse())
+        }
+    }
+}
+
+/// PostgreSQL stores object keys shorter first, then by bytes, and compares pairs in that order.
+fn storage_order(map: &Map<String, Value>) -> Vec<(&String, &Value)> {
+    let mut pairs: Vec<_> = map.iter().collect();
+    pairs.sort_by(|a, b| a.0.len().cmp(&b.0.len()).then_with(|| a.0.cmp(b.0)));
+    pairs
+}
+
+fn cmp_values(a: &Value, b: &Value) -> Ordering {
+    match (a, b) {
+        (Value::Null, Value::Null) => Ordering::Equal,
+        (Value::String(x), Value::String(y)) => x.cmp(y),
+        (Value::Number(x), Value::Number(y)) => cmp_numbers(x, y),
+        (Value::Bool(x), Value::Bool(y)) => x.cmp(y),
+        (Value::Array(x), Value::Array(y)) => x.len().cmp(&y.len()).then_with(|| {
+            x.iter().zip(y).map(|(i, j)| cmp_values(i, j)).find(|o| o.is_ne()).unwrap_or(Ordering::Equal)
+        }),
+        (Value::Object(x), Value::Object(y)) => x.len().cmp(&y.len()).then_with(|| {
+            let (xs, ys) = (storage_order(x), storage_order(y));
+            xs.iter()
+                .zip(&ys)
+                .map(|((k1, v1), (k2, v2))| {
+                    k1.len().cmp(&k2.len()).then_with(|| k1.cmp(k2)).then_with(|| cmp_values(v1, v2))
+                })
+                .find(|o| o.is_ne())
+                .unwrap_or(Ordering::Equal)
+        }),
+        _ => type_rank(a).cmp(&type_rank(b)),
+    }
+}
+
+fn hash_value<H: Hasher>(v: &Value, state: &mut H) {
+    type_rank(v).hash(state);
+    match v {
+        Value::Null => {}
+        Value::Bool(b) => b.hash(state),
+        Value::String(s) => s.hash(state),
+        Value::Number(n) => match (n.as_i64(), n.as_u64()) {
+            (Some(i), _) => i.hash(state),
+            (None, Some(u)) => u.hash(state),
+            // serde_json's float equality treats -0.0 as 0.0; adding 0.0 folds them together.
+            (None, None) => (n.as_f64().unwrap_or(0.0) + 0.0).to_bits().hash(state),
+        },
+        Value::Array(items) => {
+            items.len().hash(state);
+            items.iter().for_each(|i| hash_value(i, state));
+        }
+        Value::Object(map) => {
+            map.len().hash(state);
+            for (k, v) in map {
+                k.hash(state);
+                hash_value(v, state);
+            }
+        }
+    }
+}
+
+impl PartialEq for Jsonb {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.0 == other.0
+    }
+}
+impl Eq for Jsonb {}
+
+impl PartialOrd for Jsonb {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Jsonb {
+    fn cmp(&self, other: &Self) -> Ordering {
+        if self == other {
+            return Ordering::Equal;
+        }
+        cmp_values(&self.0, &other.0)
+    }
+}
+
+impl Hash for Jsonb {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        hash_value(&self.0, state)
+    }
+}
+
+/// Stored as its canonical text, the representation logs written before held.
+impl Serialize for Jsonb {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_newtype_struct("Jsonb", &self.to_canonical_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for Jsonb {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(rename = "Jsonb")]
+        struct Text(String);
+        let Text(text) = Text::deserialize(d)?;
+        Jsonb::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn j(s: &str) -> Jsonb {
+        Jsonb::parse(s).unwrap()
+    }
+
+    #[test]
+    fn equality_ignores_key_order_and_white_space_but_not_number_kind() {
+        assert_eq!(j(r#"{"b": 1, "a": [true]}"#), j(r#"{"a":[true],"b":1}"#));
+        assert_ne!(j("1"), j("1.0"));
+        assert_eq!(j("0.0"), j("-0.0"));
+    }
+
+    #[test]
+    fn order_follows_postgres_type_ranks_and_sizes() {
+        let sorted = ["null", r#""z""#, "-5", "1", "1.0", "1.5", "false", "true", "[9]", "[1, 2]", r#"{"b": 1}"#];
+        for pair in sorted.windows(2) {
+            assert_eq!(j(pair[0]).cmp(&j(pair[1])), Ordering::Less, "{} < {}", pair[0], pair[1]);
+        }
+        assert!(j(r#"{"aa": 1}"#) > j(r#"{"b": 1}"#), "shorter keys first");
+    }
+
+    #[test]
+    fn equal_documents_hash_equal() {
+        use std::collections::hash_map::DefaultHasher;
+        let hash = |v: &Jsonb| {
+            let mut h = DefaultHasher::new();
+            v.hash(&mut h);
+            h.finish()
+        };
+        assert_eq!(hash(&j(r#"{"b":1,"a":2}"#)), hash(&j(r#"{"a":2, "b":1}"#)));
+        assert_eq!(hash(&j("0.0")), hash(&j("-0.0")));
+    }
+
+    #[test]
+    fn serializes_as_canonical_text_and_back() {
+        let doc = j(r#"{"b": [1, null], "a": "x"}"#);
+        let bytes = bincode::serialize(&doc).unwrap();
+        assert_eq!(bincode::deserialize::<String>(&bytes).unwrap(), r#"{"a":"x","b":[1,null]}"#);
+        assert_eq!(bincode::deserialize::<Jsonb>(&bytes).unwrap(), doc);
+    }
+}
