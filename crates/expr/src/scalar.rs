@@ -78,7 +78,15 @@ impl ScalarExpr {
                 .cloned()
                 .ok_or_else(|| EvalError::Internal(format!("column {i} out of range for row of {}", row.len()))),
             ScalarExpr::Literal(d, _) => Ok(d.clone()),
-            ScalarExpr::CallUnary { func, expr } => func.eval(expr.eval(row)?),
+            ScalarExpr::CallUnary { func, expr } => {
+                // A cast of a text column parses the text in place instead of copying it first.
+                if let (UnaryFunc::Cast { to, .. }, ScalarExpr::Column(i)) = (func, &**expr) {
+                    if let Some(Datum::Text(text)) = row.get(*i).filter(|_| *to != ScalarType::Text) {
+                        return freshet_repr::strconv::parse_datum(text, *to);
+                    }
+                }
+                func.eval(expr.eval(row)?)
+            }
             ScalarExpr::CallBinary { func, expr1, expr2 } => func.eval(expr1, expr2, row),
             ScalarExpr::CallVariadic { func, exprs } => func.eval(exprs, row),
             ScalarExpr::If { cond, then, els } => {

@@ -9,6 +9,7 @@
 //! manage traces or talk to the coordinator; `worker.rs` does that, and hands rendering the
 //! already imported inputs of a plan.
 
+mod accumulate;
 mod join;
 mod reduce;
 
@@ -84,7 +85,11 @@ impl<'s> RenderContext<'s> {
                 join::render_join(self.render(left), self.render(right), spec)
             }
             RelationExpr::Reduce { input, group_key, aggregates } => {
-                reduce::render_reduce(self.render(input), group_key.clone(), aggregates.clone())
+                let (group_key, aggregates) = (group_key.clone(), aggregates.clone());
+                match accumulate::accumulable(&aggregates, &input.typ().columns) {
+                    Some(kinds) => accumulate::render_accumulable(self.render(input), group_key, aggregates, kinds),
+                    None => reduce::render_reduce(self.render(input), group_key, aggregates),
+                }
             }
             RelationExpr::TopK { input, group_key, order_by, limit, offset } => {
                 let spec = reduce::TopKSpec {

@@ -326,6 +326,14 @@ impl BinaryFunc {
                     _ => Datum::Null,
                 })
             }
+            // `doc ->> 'key'`: the key is borrowed, not copied for every row.
+            BinaryFunc::JsonGet | BinaryFunc::JsonGetText => match b {
+                ScalarExpr::Literal(key, _) if !key.is_null() => match a.eval(row)? {
+                    Datum::Null => Ok(Datum::Null),
+                    doc => jsonb::eval_binary(self, doc, key),
+                },
+                _ => self.eval_datums(a.eval(row)?, b.eval(row)?),
+            },
             _ => self.eval_datums(a.eval(row)?, b.eval(row)?),
         }
     }
@@ -368,7 +376,7 @@ impl BinaryFunc {
             | RTrim => string::eval_binary(self, left, right),
             BytesConcat | ConvertFrom | ConvertTo | Encode | Decode | GetByte => bytes::eval_binary(self, left, right),
             JsonbConcat | JsonGet | JsonGetText | JsonGetPath | JsonGetPathText | JsonContains | JsonHasKey => {
-                jsonb::eval_binary(self, left, right)
+                jsonb::eval_binary(self, left, &right)
             }
             RoundScale | TruncScale | Power | Log => math::eval_binary(self, left, right),
             DateTrunc | Extract | DatePart | Timezone => datetime::eval_binary(self, left, right),
