@@ -12,6 +12,7 @@ mod freshness;
 mod ingest;
 mod maintenance;
 mod memory;
+mod nexmark;
 mod postgres;
 mod procs;
 mod recovery;
@@ -30,7 +31,8 @@ use crate::freshet::{Server, ServerConfig};
 use crate::report::{progress, progress_done, Summary};
 
 /// The benchmarks `--only` accepts, in the order they run.
-const BENCHMARKS: [&str; 7] = ["ingest", "engine", "maintenance", "serving", "freshness", "recovery", "memory"];
+const BENCHMARKS: [&str; 8] =
+    ["ingest", "engine", "nexmark", "maintenance", "serving", "freshness", "recovery", "memory"];
 
 /// Freshet's benchmark suite.
 #[derive(Debug, Parser)]
@@ -45,7 +47,7 @@ struct Args {
     /// Dataflow worker threads of the freshet server (figures "per worker" divide by this).
     #[arg(long, default_value_t = 2)]
     workers: usize,
-    /// Comma-separated benchmarks to run (ingest, engine, maintenance, serving, freshness, recovery, memory); default all.
+    /// Comma-separated benchmarks to run (ingest, engine, nexmark, maintenance, serving, freshness, recovery, memory); default all.
     #[arg(long, value_delimiter = ',', value_parser = BENCHMARKS)]
     only: Vec<String>,
     /// Overrides the table size of the maintenance, serving and recovery benchmarks.
@@ -54,6 +56,12 @@ struct Args {
     /// Overrides the number of records in the pre-filled stream (ingest, recovery, memory).
     #[arg(long)]
     records: Option<u64>,
+    /// Overrides the number of Nexmark events.
+    #[arg(long)]
+    nexmark_events: Option<u64>,
+    /// Runs the dbsp peer of the Nexmark queries even with --quick (it is a large build).
+    #[arg(long)]
+    dbsp: bool,
     /// The freshet binary; default the one of this binary's cargo profile, built first.
     #[arg(long)]
     freshet_bin: Option<PathBuf>,
@@ -78,6 +86,10 @@ pub struct Plan {
     pub pgbench_duration: Duration,
     /// JSON records in the table of the engine benchmark.
     pub engine_records: u64,
+    /// Nexmark events loaded before the queries run.
+    pub nexmark_events: u64,
+    /// Whether to build and run the dbsp peer of the Nexmark queries.
+    pub nexmark_peer: bool,
     /// Records timed for freshness (after one warm-up).
     pub freshness_samples: u32,
     /// How long any single wait may take before the benchmark fails.
@@ -98,6 +110,8 @@ impl Plan {
             pgbench_duration: Duration::from_secs(pick(1, 3)),
             freshness_samples: pick(5, 60) as u32,
             engine_records: pick(5_000, 200_000),
+            nexmark_events: args.nexmark_events.unwrap_or(pick(10_000, 1_000_000)).max(1),
+            nexmark_peer: !quick || args.dbsp,
             limit: if args.quick { Duration::from_secs(60) } else { Duration::from_secs(300) },
         }
     }
@@ -177,6 +191,10 @@ async fn run(args: &Args, summary: &mut Summary) -> Result<()> {
     if wanted(args, "engine") {
         let benchmark = async { engine::run(&plan, &Server::start(&config).await?, summary).await };
         timed("engine", benchmark, &mut failed).await;
+    }
+    if wanted(args, "nexmark") {
+        let benchmark = async { nexmark::run(&plan, &Server::start(&config).await?, summary).await };
+        timed("nexmark", benchmark, &mut failed).await;
     }
     if wanted(args, "maintenance") || wanted(args, "serving") {
         // Serving reads the table that maintenance loads, on the same server.
