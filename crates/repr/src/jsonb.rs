@@ -71,7 +71,8 @@ fn cmp_numbers(a: &Number, b: &Number) -> Ordering {
         (Some(x), Some(y)) => x.cmp(&y),
         (x, y) => {
             let (fa, fb) = (a.as_f64().unwrap_or(0.0), b.as_f64().unwrap_or(0.0));
-            fa.total_cmp(&fb).then_with(|| x.is_some().cmp(&y.is_some()).reverse())
+            // partial_cmp: -0.0 equals 0.0, as in equality; JSON numbers are never NaN.
+            fa.partial_cmp(&fb).unwrap_or(Ordering::Equal).then_with(|| x.is_some().cmp(&y.is_some()).reverse())
         }
     }
 }
@@ -198,6 +199,7 @@ mod tests {
             assert_eq!(j(pair[0]).cmp(&j(pair[1])), Ordering::Less, "{} < {}", pair[0], pair[1]);
         }
         assert!(j(r#"{"aa": 1}"#) > j(r#"{"b": 1}"#), "shorter keys first");
+        assert!(j("[-0.0, 2]") > j("[0.0, 1]"), "equal elements do not decide the order");
     }
 
     #[test]
