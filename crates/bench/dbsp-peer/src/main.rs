@@ -163,9 +163,15 @@ fn run_query(name: &str, workers: usize, events: &Events) -> Result<(f64, i64)> 
             Ok(((people_in, auctions_in, bids_in), output))
         })
         .with_context(|| format!("building {name}"))?;
-    let mut people: Vec<_> = events.people.iter().map(|p| Tup2(p.clone(), 1)).collect();
-    let mut auctions: Vec<_> = events.auctions.iter().map(|a| Tup2(a.clone(), 1)).collect();
-    let mut bids: Vec<_> = events.bids.iter().map(|b| Tup2(b.clone(), 1)).collect();
+    // Only the inputs the query reads are fed, as Freshet's views read only the tables they name.
+    let (reads_people, reads_auctions, reads_bids) = match name {
+        "q3" | "q8" => (true, true, false),
+        "q4" => (false, true, true),
+        _ => (false, false, true),
+    };
+    let mut people: Vec<_> = events.people.iter().filter(|_| reads_people).map(|p| Tup2(p.clone(), 1)).collect();
+    let mut auctions: Vec<_> = events.auctions.iter().filter(|_| reads_auctions).map(|a| Tup2(a.clone(), 1)).collect();
+    let mut bids: Vec<_> = events.bids.iter().filter(|_| reads_bids).map(|b| Tup2(b.clone(), 1)).collect();
     let started = Instant::now();
     inputs.0.append(&mut people);
     inputs.1.append(&mut auctions);
