@@ -221,4 +221,13 @@ mod tests {
         assert_eq!(bincode::deserialize::<String>(&bytes).unwrap(), r#"{"a":"x","b":[1,null]}"#);
         assert_eq!(bincode::deserialize::<Jsonb>(&bytes).unwrap(), doc);
     }
+
+    #[test]
+    fn floats_survive_the_log_text_unchanged() {
+        for text in ["0.097142865812730891", "0.1", "1e300", "-2.2250738585072014e-308", "123456.789012345678"] {
+            let doc = j(text);
+            let again = Jsonb::parse(&doc.to_canonical_string()).unwrap();
+            assert_eq!(again, doc, "{text}");
+        }
+    }
 }
