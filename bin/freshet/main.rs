@@ -14,11 +14,6 @@ use freshet_coord::{Config, CoordClient};
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
-/// Dataflow workers allocate and free rows on one thread and drop them on another; glibc's allocator
-/// spent over a third of the engine's time on that (perf, docs/benchmarks.md).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 const ABOUT: &str = "Freshet: a streaming SQL database.
 
 Freshet keeps SQL views over AWS Kinesis streams and tables up to date incrementally, and speaks
