@@ -147,7 +147,8 @@ impl PartialOrd for Jsonb {
 }
 impl Ord for Jsonb {
     fn cmp(&self, other: &Self) -> Ordering {
-        if self == other {
+        // cmp_values is Equal exactly for equal documents; only a shared pointer skips the walk.
+        if Arc::ptr_eq(&self.0, &other.0) {
             return Ordering::Equal;
         }
         cmp_values(&self.0, &other.0)
