@@ -4,19 +4,20 @@
 
 use std::time::{Duration, Instant};
 
-use crate::emulator::{bare_drain, expected_amount_sum, Emulator};
+use crate::emulator::{bare_drain, expected_amount_sum, Emulator, PUTS_IN_FLIGHT};
 use crate::error::{BenchError, Result};
 use crate::freshet::{execute, scalar_i64, wait_for_value, Server};
 use crate::report::{progress, Summary, Target};
 use crate::stats::{median, median_ratio};
 use crate::Plan;
 
-const STREAM: &str = "bench-ingest";
+/// The stream the ingest and memory benchmarks read.
+pub const INGEST_STREAM: &str = "bench-ingest";
 const SHARDS: i32 = 4;
 /// How often the view is polled while waiting for the last record.
 const POLL: Duration = Duration::from_millis(10);
 
-/// The pre-filled stream shared by the ingest, recovery and memory benchmarks.
+/// A pre-filled stream: the ingest and memory benchmarks share one, recovery has its own.
 pub struct Stream {
     pub name: &'static str,
     pub records: u64,
@@ -26,13 +27,13 @@ pub struct Stream {
     pub fill_time: Duration,
 }
 
-/// Creates and fills the shared stream.
-pub async fn prepare_stream(emulator: &Emulator, records: u64) -> Result<Stream> {
-    progress(&format!("filling a {SHARDS}-shard stream with {records} records"));
-    emulator.create_stream(STREAM, SHARDS).await?;
+/// Creates a 4-shard stream and fills it with benchmark records.
+pub async fn prepare_stream(emulator: &Emulator, name: &'static str, records: u64) -> Result<Stream> {
+    progress(&format!("filling the {SHARDS}-shard stream {name} with {records} records"));
+    emulator.create_stream(name, SHARDS).await?;
     let started = Instant::now();
-    let bytes = emulator.fill(STREAM, 0, records).await?;
-    Ok(Stream { name: STREAM, records, bytes, fill_time: started.elapsed() })
+    let bytes = emulator.fill(name, 0, records).await?;
+    Ok(Stream { name, records, bytes, fill_time: started.elapsed() })
 }
 
 pub async fn run(
@@ -73,7 +74,7 @@ pub async fn run(
         "emulator_put_records_per_s",
         records as f64 / fill_time.as_secs_f64(),
         Target::None,
-        "PutRecords of 500, 4 in flight (emulator's write ceiling)",
+        format!("PutRecords of 500, {PUTS_IN_FLIGHT} in flight (emulator's write ceiling)"),
     );
     Ok(())
 }

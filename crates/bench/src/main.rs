@@ -53,9 +53,12 @@ struct Args {
     /// Overrides the table size of the maintenance, serving and recovery benchmarks.
     #[arg(long)]
     table_rows: Option<u64>,
-    /// Overrides the number of records in the pre-filled stream (ingest, recovery, memory).
+    /// Overrides the number of records in the pre-filled stream of the ingest and memory benchmarks.
     #[arg(long)]
     records: Option<u64>,
+    /// Overrides the number of source records the recovery benchmark ingests before restarting.
+    #[arg(long)]
+    recovery_records: Option<u64>,
     /// Overrides the number of Nexmark events.
     #[arg(long)]
     nexmark_events: Option<u64>,
@@ -76,6 +79,8 @@ pub struct Plan {
     pub runs: u32,
     pub workers: usize,
     pub ingest_records: u64,
+    /// Source records ingested before the recovery benchmark restarts the server.
+    pub recovery_records: u64,
     /// Rows of the table behind the maintenance, serving and recovery views.
     pub table_rows: u64,
     /// Single-row updates timed per view for `update_latency_ms` (after one warm-up each).
@@ -104,6 +109,7 @@ impl Plan {
             runs: args.runs.unwrap_or(if quick { 2 } else { 3 }).max(1),
             workers: args.workers.max(1),
             ingest_records: args.records.unwrap_or(pick(2_000, 30_000)).max(1),
+            recovery_records: args.recovery_records.unwrap_or(pick(2_000, 1_000_000)).max(1),
             table_rows: args.table_rows.unwrap_or(pick(10_000, 1_000_000)).max(1),
             latency_samples: pick(3, 20) as u32,
             update_duration: Duration::from_secs(pick(1, 5)),
@@ -179,9 +185,9 @@ async fn run(args: &Args, summary: &mut Summary) -> Result<()> {
     progress("starting the Kinesis emulator");
     let emulator = emulator::Emulator::start().await?;
     let config = ServerConfig { bin, workers: plan.workers, env: emulator.env_vars() };
-    // Only the benchmarks that read the pre-filled stream wait for it to fill.
-    let stream = if ["ingest", "recovery", "memory"].iter().any(|b| wanted(args, b)) {
-        Some(ingest::prepare_stream(&emulator, plan.ingest_records).await?)
+    // Only the benchmarks that read a pre-filled stream wait for it to fill.
+    let stream = if ["ingest", "memory"].iter().any(|b| wanted(args, b)) {
+        Some(ingest::prepare_stream(&emulator, ingest::INGEST_STREAM, plan.ingest_records).await?)
     } else {
         None
     };
@@ -219,8 +225,12 @@ async fn run(args: &Args, summary: &mut Summary) -> Result<()> {
         let benchmark = async { freshness::run(&plan, &emulator, &Server::start(&config).await?, summary).await };
         timed("freshness", benchmark, &mut failed).await;
     }
-    if let (true, Some(stream)) = (wanted(args, "recovery"), &stream) {
-        timed("recovery", recovery::run(&plan, &config, &emulator, stream, summary), &mut failed).await;
+    if wanted(args, "recovery") {
+        let benchmark = async {
+            let stream = ingest::prepare_stream(&emulator, recovery::STREAM, plan.recovery_records).await?;
+            recovery::run(&plan, &config, &emulator, &stream, summary).await
+        };
+        timed("recovery", benchmark, &mut failed).await;
     }
     if let (true, Some(stream)) = (wanted(args, "memory"), &stream) {
         timed("memory", memory::run(&plan, &config, &emulator, stream, summary), &mut failed).await;
@@ -261,7 +271,7 @@ mod tests {
     fn quick_is_smaller_than_full_and_overrides_apply() {
         let (quick, full) = (Plan::new(&args(&["--quick"])), Plan::new(&args(&[])));
         assert!(quick.table_rows < full.table_rows && quick.ingest_records < full.ingest_records);
-        assert_eq!(full.table_rows, 1_000_000);
+        assert_eq!((full.table_rows, full.recovery_records), (1_000_000, 1_000_000));
         let custom = Plan::new(&args(&["--quick", "--table-rows", "42", "--runs", "0"]));
         assert_eq!((custom.table_rows, custom.runs), (42, 1));
     }

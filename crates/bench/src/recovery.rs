@@ -12,6 +12,9 @@ use crate::report::{progress, Summary, Target};
 use crate::stats::median;
 use crate::Plan;
 
+/// The recovery benchmark's own stream (1,000,000 records in the full run).
+pub const STREAM: &str = "bench-recovery";
+
 pub async fn run(
     plan: &Plan,
     config: &ServerConfig,
