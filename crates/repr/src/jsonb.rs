@@ -78,10 +78,49 @@ fn cmp_numbers(a: &Number, b: &Number) -> Ordering {
 }
 
 /// PostgreSQL stores object keys shorter first, then by bytes, and compares pairs in that order.
-fn storage_order(map: &Map<String, Value>) -> Vec<(&String, &Value)> {
-    let mut pairs: Vec<_> = map.iter().collect();
-    pairs.sort_by(|a, b| a.0.len().cmp(&b.0.len()).then_with(|| a.0.cmp(b.0)));
-    pairs
+fn key_order(a: &str, b: &str) -> Ordering {
+    a.len().cmp(&b.len()).then_with(|| a.cmp(b))
+}
+
+/// Objects up to this many keys are walked in storage order by selection, without allocating:
+/// comparisons usually stop at the first key, and sorting a copy of every object per comparison
+/// was a quarter of the time spent arranging a million documents.
+const SELECT_IN_PLACE: usize = 12;
+
+/// The pairs of an object in storage order: small objects by selecting the next key in place,
+/// large ones from a sorted copy.
+enum StorageOrder<'a> {
+    Select { map: &'a Map<String, Value>, last: Option<&'a String> },
+    Sorted(std::vec::IntoIter<(&'a String, &'a Value)>),
+}
+
+impl<'a> StorageOrder<'a> {
+    fn new(map: &'a Map<String, Value>) -> Self {
+        if map.len() <= SELECT_IN_PLACE {
+            return StorageOrder::Select { map, last: None };
+        }
+        let mut pairs: Vec<_> = map.iter().collect();
+        pairs.sort_by(|a, b| key_order(a.0, b.0));
+        StorageOrder::Sorted(pairs.into_iter())
+    }
+}
+
+impl<'a> Iterator for StorageOrder<'a> {
+    type Item = (&'a String, &'a Value);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            StorageOrder::Sorted(pairs) => pairs.next(),
+            StorageOrder::Select { map, last } => {
+                let next = map
+                    .iter()
+                    .filter(|(k, _)| last.is_none_or(|l| key_order(k, l).is_gt()))
+                    .min_by(|a, b| key_order(a.0, b.0))?;
+                *last = Some(next.0);
+                Some(next)
+            }
+        }
+    }
 }
 
 fn cmp_values(a: &Value, b: &Value) -> Ordering {
@@ -94,12 +133,9 @@ fn cmp_values(a: &Value, b: &Value) -> Ordering {
             x.iter().zip(y).map(|(i, j)| cmp_values(i, j)).find(|o| o.is_ne()).unwrap_or(Ordering::Equal)
         }),
         (Value::Object(x), Value::Object(y)) => x.len().cmp(&y.len()).then_with(|| {
-            let (xs, ys) = (storage_order(x), storage_order(y));
-            xs.iter()
-                .zip(&ys)
-                .map(|((k1, v1), (k2, v2))| {
-                    k1.len().cmp(&k2.len()).then_with(|| k1.cmp(k2)).then_with(|| cmp_values(v1, v2))
-                })
+            StorageOrder::new(x)
+                .zip(StorageOrder::new(y))
+                .map(|((k1, v1), (k2, v2))| key_order(k1, k2).then_with(|| cmp_values(v1, v2)))
                 .find(|o| o.is_ne())
                 .unwrap_or(Ordering::Equal)
         }),
@@ -201,6 +237,47 @@ mod tests {
         }
         assert!(j(r#"{"aa": 1}"#) > j(r#"{"b": 1}"#), "shorter keys first");
         assert!(j("[-0.0, 2]") > j("[0.0, 1]"), "equal elements do not decide the order");
+    }
+
+    /// The storage order by sorting a copy, which the lazy walk of small objects must agree with.
+    fn reference_cmp(a: &Value, b: &Value) -> Ordering {
+        match (a, b) {
+            (Value::Object(x), Value::Object(y)) => x.len().cmp(&y.len()).then_with(|| {
+                fn sorted(m: &Map<String, Value>) -> Vec<(&String, &Value)> {
+                    let mut pairs: Vec<_> = m.iter().collect();
+                    pairs.sort_by(|p, q| key_order(p.0, q.0));
+                    pairs
+                }
+                sorted(x)
+                    .into_iter()
+                    .zip(sorted(y))
+                    .map(|((k1, v1), (k2, v2))| key_order(k1, k2).then_with(|| reference_cmp(v1, v2)))
+                    .find(|o| o.is_ne())
+                    .unwrap_or(Ordering::Equal)
+            }),
+            _ => cmp_values(a, b),
+        }
+    }
+
+    #[test]
+    fn small_and_large_objects_follow_the_storage_order() {
+        // Objects of 1..=20 keys (both sides of SELECT_IN_PLACE) whose keys differ in length and
+        // bytes, with values that vary so that pairs differ at different positions.
+        let object = |keys: usize, seed: usize| {
+            let map: Map<String, Value> = (0..keys)
+                .map(|k| {
+                    let key = format!("{}{}", "k".repeat(1 + (k * 7 + seed) % 3), (k * 13 + seed) % 17);
+                    (key, Value::from(((k + seed) % 4) as i64))
+                })
+                .collect();
+            Value::Object(map)
+        };
+        let docs: Vec<Value> = (1..=20).flat_map(|n| (0..6).map(move |seed| object(n, seed))).collect();
+        for a in &docs {
+            for b in &docs {
+                assert_eq!(cmp_values(a, b), reference_cmp(a, b), "{a} vs {b}");
+            }
+        }
     }
 
     #[test]
