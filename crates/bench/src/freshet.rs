@@ -233,7 +233,7 @@ pub async fn wait_for_value(
     }
 }
 
-fn sql_error(sql: &str, e: &tokio_postgres::Error) -> BenchError {
+pub fn sql_error(sql: &str, e: &tokio_postgres::Error) -> BenchError {
     let message = match e.as_db_error() {
         Some(db) => format!("{}: {}", db.code().code(), db.message()),
         None => e.to_string(),

@@ -11,7 +11,7 @@ use aws_sdk_kinesis::Client;
 
 use crate::emulator::{bench_record, Emulator};
 use crate::error::{BenchError, Result};
-use crate::freshet::{execute, wait_for_value, Server};
+use crate::freshet::{execute, sql_error, Server};
 use crate::report::{progress, Summary, Target};
 use crate::stats::percentile;
 use crate::Plan;
@@ -23,6 +23,10 @@ const CAUGHT_UP_GAP: Duration = Duration::from_millis(250);
 const MIN_GAP: Duration = Duration::from_millis(200);
 /// How often the view is polled.
 const VIEW_POLL: Duration = Duration::from_millis(2);
+/// The least pause between two puts (a varying 0-10 ms is added).
+const PUT_PAUSE: Duration = Duration::from_millis(15);
+/// Records put and not timed before the measured ones.
+const WARMUP_RECORDS: u64 = 20;
 
 /// When the bare consumer first saw each record id.
 type Seen = Arc<Mutex<HashMap<u64, Instant>>>;
@@ -45,7 +49,7 @@ pub async fn run(plan: &Plan, emulator: &Emulator, server: &Server, summary: &mu
     let consumer = tokio::spawn(bare_consumer(emulator.client().clone(), shard, seen.clone()));
     // Let both readers reach the (empty) end of the stream before the first sample.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let result = samples(plan, emulator, &client, &seen).await;
+    let result = samples(plan, emulator, server, &seen).await;
     consumer.abort();
     let (freshet, bare) = result?;
     let p = |v: &[f64], q: f64| percentile(v, q).unwrap_or(f64::NAN);
@@ -79,46 +83,89 @@ pub async fn run(plan: &Plan, emulator: &Emulator, server: &Server, summary: &mu
     Ok(())
 }
 
-/// Puts records one at a time, a varying pause apart so that puts do not lock onto the polling
-/// phase; per record, the milliseconds until Freshet's view and the bare consumer showed it.
-async fn samples(
-    plan: &Plan,
-    emulator: &Emulator,
-    client: &tokio_postgres::Client,
-    seen: &Seen,
-) -> Result<(Vec<f64>, Vec<f64>)> {
-    let (mut freshet, mut bare) = (Vec::new(), Vec::new());
-    for i in 0..plan.freshness_samples + 1 {
-        progress(&format!("freshness: record {i}/{}", plan.freshness_samples));
-        let id = i as u64;
-        let acked = emulator.put_one(STREAM, &format!("k{id}"), bench_record(id)).await?;
-        let sql = format!("SELECT count(*) FROM fresh_mv WHERE id = {id}");
-        let visible = wait_for_value(client, &sql, 1, VIEW_POLL, plan.limit).await?;
-        let consumed = wait_seen(seen, id, plan.limit).await?;
-        if i > 0 {
-            freshet.push(visible.saturating_duration_since(acked).as_secs_f64() * 1000.0);
-            bare.push(consumed.saturating_duration_since(acked).as_secs_f64() * 1000.0);
+/// Puts records one at a time at a steady ~50 records/s (far below a shard's 1,000/s), so that
+/// put times sample every phase of both pollers' rhythm evenly instead of a few hundred random
+/// phases; per record, the milliseconds until Freshet's view and the bare consumer showed it.
+async fn samples(plan: &Plan, emulator: &Emulator, server: &Server, seen: &Seen) -> Result<(Vec<f64>, Vec<f64>)> {
+    let visible: Seen = Arc::default();
+    let mut poller = tokio::spawn(view_poller(server.connect().await?, visible.clone()));
+    let total = plan.freshness_samples as u64 + WARMUP_RECORDS;
+    let mut acked = Vec::with_capacity(total as usize);
+    for id in 0..total {
+        if id % 100 == 0 {
+            progress(&format!("freshness: record {id}/{total}"));
         }
-        tokio::time::sleep(Duration::from_millis(50 + (id * 37) % 150)).await;
+        acked.push(emulator.put_one(STREAM, &format!("k{id}"), bench_record(id)).await?);
+        tokio::time::sleep(PUT_PAUSE + Duration::from_millis(id * 7 % 11)).await;
+    }
+    let last = total - 1;
+    let waited = async {
+        wait_seen(&visible, last, "Freshet's view", plan.limit).await?;
+        wait_seen(seen, last, "the bare consumer", plan.limit).await
+    };
+    let waited = tokio::select! {
+        waited = waited => waited,
+        polled = &mut poller => Err(match polled {
+            Ok(Err(e)) => e,
+            Ok(Ok(())) => BenchError::Setup("the view poller stopped".into()),
+            Err(e) => BenchError::Setup(format!("the view poller: {e}")),
+        }),
+    };
+    poller.abort();
+    waited?;
+    let (visible, seen) = (snapshot(&visible), snapshot(seen));
+    let mut freshet = Vec::new();
+    let mut bare = Vec::new();
+    for (id, acked) in acked.iter().enumerate().skip(WARMUP_RECORDS as usize) {
+        let id = id as u64;
+        let (Some(v), Some(c)) = (visible.get(&id), seen.get(&id)) else {
+            return Err(BenchError::Setup(format!("record {id} was never seen by both readers")));
+        };
+        freshet.push(v.saturating_duration_since(*acked).as_secs_f64() * 1000.0);
+        bare.push(c.saturating_duration_since(*acked).as_secs_f64() * 1000.0);
     }
     Ok((freshet, bare))
 }
 
-async fn wait_seen(seen: &Seen, id: u64, limit: Duration) -> Result<Instant> {
+fn snapshot(seen: &Seen) -> HashMap<u64, Instant> {
+    seen.lock().map(|map| map.clone()).unwrap_or_default()
+}
+
+/// Polls the view every `VIEW_POLL` for the ids not seen yet, noting when each first shows.
+/// Runs until aborted.
+async fn view_poller(client: tokio_postgres::Client, visible: Seen) -> Result<()> {
+    let mut next = 0i64;
+    loop {
+        let sql = format!("SELECT id FROM fresh_mv WHERE id >= {next}");
+        let rows = client.query(sql.as_str(), &[]).await.map_err(|e| sql_error(&sql, &e))?;
+        let now = Instant::now();
+        if let Ok(mut map) = visible.lock() {
+            for row in rows {
+                let id: i64 = row.try_get(0).map_err(|e| BenchError::Setup(e.to_string()))?;
+                map.entry(id as u64).or_insert(now);
+                next = next.max(id + 1);
+            }
+        }
+        tokio::time::sleep(VIEW_POLL).await;
+    }
+}
+
+async fn wait_seen(seen: &Seen, id: u64, by: &str, limit: Duration) -> Result<Instant> {
     let deadline = Instant::now() + limit;
     loop {
         if let Some(at) = seen.lock().ok().and_then(|map| map.get(&id).copied()) {
             return Ok(at);
         }
         if Instant::now() > deadline {
-            return Err(BenchError::Timeout { what: format!("bare consumer seeing record {id}"), limit });
+            return Err(BenchError::Timeout { what: format!("{by} seeing record {id}"), limit });
         }
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
 }
 
-/// Tails one shard from TRIM_HORIZON like Freshet's reader does, noting when each record id
-/// arrives. Runs until aborted.
+/// Tails one shard from TRIM_HORIZON with Freshet's reader's rhythm (crates/kinesis/src/shard.rs:
+/// after a call, `MIN_GAP` if it returned records and the shard is still behind, else
+/// `CAUGHT_UP_GAP`), noting when each record id arrives. Runs until aborted.
 async fn bare_consumer(client: Client, shard: String, seen: Seen) -> Result<()> {
     let out = client
         .get_shard_iterator()
@@ -130,7 +177,6 @@ async fn bare_consumer(client: Client, shard: String, seen: Seen) -> Result<()> 
         .map_err(|e| BenchError::kinesis("GetShardIterator", e))?;
     let mut iterator = out.shard_iterator().map(str::to_string);
     while let Some(it) = iterator {
-        let called = Instant::now();
         let out = client
             .get_records()
             .shard_iterator(it)
@@ -146,8 +192,8 @@ async fn bare_consumer(client: Client, shard: String, seen: Seen) -> Result<()> 
                 }
             }
         }
-        let gap = if out.records().is_empty() { CAUGHT_UP_GAP } else { MIN_GAP };
-        tokio::time::sleep_until((called + gap).into()).await;
+        let behind = out.millis_behind_latest().is_some_and(|ms| ms > 0);
+        tokio::time::sleep(if !out.records().is_empty() && behind { MIN_GAP } else { CAUGHT_UP_GAP }).await;
         iterator = out.next_shard_iterator().map(str::to_string);
     }
     Ok(())

@@ -95,7 +95,7 @@ pub struct Plan {
     pub nexmark_events: u64,
     /// Whether to build and run the dbsp peer of the Nexmark queries.
     pub nexmark_peer: bool,
-    /// Records timed for freshness (after one warm-up).
+    /// Records timed for freshness (after a few untimed ones).
     pub freshness_samples: u32,
     /// How long any single wait may take before the benchmark fails.
     pub limit: Duration,
@@ -114,7 +114,7 @@ impl Plan {
             latency_samples: pick(3, 20) as u32,
             update_duration: Duration::from_secs(pick(1, 5)),
             pgbench_duration: Duration::from_secs(pick(1, 3)),
-            freshness_samples: pick(5, 200) as u32,
+            freshness_samples: pick(50, 3_000) as u32,
             engine_records: pick(5_000, 200_000),
             nexmark_events: args.nexmark_events.unwrap_or(pick(10_000, 1_000_000)).max(1),
             nexmark_peer: !quick || args.dbsp,

@@ -18,6 +18,7 @@
 //! This module must not arrange or register collections (the worker does) nor talk to AWS
 //! directly (`freshet-kinesis` does).
 
+mod clock;
 mod durable;
 
 use std::collections::hash_map::DefaultHasher;
@@ -42,6 +43,7 @@ use timely::scheduling::SyncActivator;
 
 use crate::render::{OkCollection, Rendered};
 use crate::status::{SourceHealth, StatusReporter};
+pub use clock::{forget as forget_clock, ClockBoard, PeerClock};
 pub use durable::Persistence;
 use durable::{batch_for, replay_records, ShardRecords};
 
@@ -77,18 +79,19 @@ pub fn render_source<'s>(
     desc: &SourceDesc,
     runtime: &tokio::runtime::Handle,
 ) -> RenderedSource<'s> {
-    render_durable_source(scope, name, desc, runtime, None, StatusReporter::detached())
+    render_durable_source(scope, name, desc, runtime, None, (StatusReporter::detached(), PeerClock::detached()))
 }
 
 /// Builds the source operator for `desc` in `scope`; with `persistence`, it first replays the
-/// source's log and then resumes every shard after its last committed record.
+/// source's log and then resumes every shard after its last committed record. `status` and `clock`
+/// are this worker's links to the source's other workers.
 pub fn render_durable_source<'s>(
     scope: Scope<'s, Timestamp>,
     name: &str,
     desc: &SourceDesc,
     runtime: &tokio::runtime::Handle,
     persistence: Option<Persistence>,
-    status: StatusReporter,
+    (status, clock): (StatusReporter, PeerClock),
 ) -> RenderedSource<'s> {
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
     let (index, peers) = (scope.index(), scope.peers());
@@ -99,7 +102,9 @@ pub fn render_durable_source<'s>(
         let sync_activator = scope.worker().sync_activator_for(info.address.to_vec());
         let (tx, rx) = mpsc::channel();
         let decoder = Decoder::new(&format).map_err(|e| e.to_string());
+        clock.register(scope.worker().sync_activator_for(info.address.to_vec()));
         let mut state = SourceState::new(Some(capability), decoder, source_name, status);
+        state.clock = clock;
         let recovered = persistence
             .as_ref()
             .map(|p| durable::recover(p, (index, peers), |shard| owns_shard(shard, index, peers)))
@@ -221,6 +226,8 @@ struct SourceState {
     startup_failure: Option<String>,
     /// Where this worker's health of the source is reported.
     status: StatusReporter,
+    /// Moves the other workers' capabilities past what this worker emits.
+    clock: PeerClock,
 }
 
 impl SourceState {
@@ -246,6 +253,7 @@ impl SourceState {
             pending_ended: Vec::new(),
             startup_failure: None,
             status,
+            clock: PeerClock::detached(),
         }
     }
 
@@ -264,7 +272,7 @@ impl SourceState {
     /// Emits what the readers delivered and follows the wall clock; `false` once the source failed.
     fn step(&mut self, rx: &mpsc::Receiver<ReaderEvent>, output: &mut Output<'_>) -> bool {
         let Some(mut capability) = self.capability.take() else { return false };
-        let now = now_ms().max(*capability.time()).max(self.floor);
+        let now = now_ms().max(*capability.time()).max(self.floor).max(self.clock.floor());
         let mut updates: Vec<(SourceUpdate, Timestamp, Diff)> = Vec::new();
         // A format that cannot be prepared, or a log that cannot be recovered or written, fails
         // the source: report it once, then release the capability so reads at any time see it.
@@ -282,12 +290,19 @@ impl SourceState {
             updates.push((self.source_error(message.clone()), now, 1));
             self.status.report(SourceHealth::Failed, Some(message.clone()));
         }
-        if !updates.is_empty() {
+        let emitted = !updates.is_empty();
+        if emitted {
             let mut session = output.session(&capability);
             session.give_iterator(updates.into_iter());
         }
         if failure.is_none() {
-            capability.downgrade(&now);
+            // What was emitted at `now` is readable once every worker's capability is past it:
+            // this one moves at once, the others when the clock wakes them.
+            let next = if emitted { now + 1 } else { now };
+            capability.downgrade(&next);
+            if emitted {
+                self.clock.advance(next);
+            }
             self.capability = Some(capability);
         }
         failure.is_none()

@@ -27,7 +27,7 @@ use crate::cluster::PeekResult;
 use crate::command::Command;
 use crate::peek::CollectionTraces;
 use crate::render::{empty_errors, RenderContext, Rendered};
-use crate::source::{render_durable_source, Persistence, SourceToken};
+use crate::source::{forget_clock, render_durable_source, ClockBoard, PeerClock, Persistence, SourceToken};
 use crate::status::StatusReporter;
 
 /// How far a collection's `since` trails its upper, in milliseconds.
@@ -51,6 +51,8 @@ pub struct Shared {
     pub responders: Mutex<HashMap<u64, tokio::sync::mpsc::UnboundedSender<PeekResult>>>,
     /// What each worker's source operators report about their health.
     pub source_status: crate::status::StatusBoard,
+    /// Per source, the clock its workers share.
+    pub source_clocks: ClockBoard,
 }
 
 /// One maintained collection on this worker.
@@ -225,7 +227,8 @@ impl WorkerState {
         });
         let (data, progress, token) = worker.dataflow_named(&format!("source-{name}"), |scope| {
             let status = StatusReporter::new(Arc::clone(&self.shared.source_status), ids.0, scope.index());
-            let source = render_durable_source(scope, name, desc, &runtime, persistence, status);
+            let clock = PeerClock::join(&self.shared.source_clocks, ids.0, scope.index());
+            let source = render_durable_source(scope, name, desc, &runtime, persistence, (status, clock));
             let progress = Rendered { ok: source.progress, err: empty_errors(scope) };
             (arrange(source.data), arrange(progress), source.token)
         });
@@ -298,6 +301,7 @@ impl WorkerState {
             frontiers.remove(&id);
         }
         crate::status::forget(&self.shared.source_status, id);
+        forget_clock(&self.shared.source_clocks, id);
         // A source's dataflow also holds its progress collection: drop it when both are gone.
         if !self.collections.values().any(|m| m.dataflow == dataflow) {
             let source = self.sources.remove(&dataflow);
