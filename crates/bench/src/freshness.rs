@@ -1,5 +1,5 @@
-//! Benchmark 4, freshness: the time from a PutRecord's acknowledgement until the record is visible
-//! in a polled SELECT on a Freshet view, beside the time until a bare SDK consumer, polling the same
+//! Benchmark 4, freshness: the time from a PutRecord's acknowledgement until the record arrives
+//! through a SUBSCRIBE to a Freshet view, beside the time until a bare SDK consumer, polling the same
 //! stream at the same interval as Freshet's reader, has it. The difference is Freshet's overhead.
 
 use std::collections::HashMap;
@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_kinesis::types::ShardIteratorType;
 use aws_sdk_kinesis::Client;
+use futures::StreamExt;
+use tokio_postgres::SimpleQueryMessage;
 
 use crate::emulator::{bench_record, Emulator};
 use crate::error::{BenchError, Result};
@@ -21,8 +23,6 @@ const STREAM: &str = "bench-freshness";
 /// crates/kinesis/src/shard.rs) and at least `MIN_GAP` between calls; the bare consumer does too.
 const CAUGHT_UP_GAP: Duration = Duration::from_millis(250);
 const MIN_GAP: Duration = Duration::from_millis(200);
-/// How often the view is polled.
-const VIEW_POLL: Duration = Duration::from_millis(2);
 /// The least pause between two puts (a varying 0-10 ms is added).
 const PUT_PAUSE: Duration = Duration::from_millis(15);
 /// Records put and not timed before the measured ones.
@@ -58,7 +58,7 @@ pub async fn run(plan: &Plan, emulator: &Emulator, server: &Server, summary: &mu
         "freshness_p50_ms",
         p(&freshet, 50.0),
         Target::None,
-        format!("PutRecord ack -> visible in a polled view, {n} records"),
+        format!("PutRecord ack -> row arrives through SUBSCRIBE to a view, {n} records"),
     );
     summary.add("freshness_p99_ms", p(&freshet, 99.0), Target::None, "");
     summary.add(
@@ -84,11 +84,11 @@ pub async fn run(plan: &Plan, emulator: &Emulator, server: &Server, summary: &mu
 }
 
 /// Puts records one at a time at a steady ~50 records/s (far below a shard's 1,000/s), so that
-/// put times sample every phase of both pollers' rhythm evenly instead of a few hundred random
+/// put times sample every phase of both readers' polling rhythm evenly instead of a few hundred random
 /// phases; per record, the milliseconds until Freshet's view and the bare consumer showed it.
 async fn samples(plan: &Plan, emulator: &Emulator, server: &Server, seen: &Seen) -> Result<(Vec<f64>, Vec<f64>)> {
     let visible: Seen = Arc::default();
-    let mut poller = tokio::spawn(view_poller(server.connect().await?, visible.clone()));
+    let mut subscriber = tokio::spawn(view_subscriber(server.connect().await?, visible.clone()));
     let total = plan.freshness_samples as u64 + WARMUP_RECORDS;
     let mut acked = Vec::with_capacity(total as usize);
     for id in 0..total {
@@ -105,13 +105,13 @@ async fn samples(plan: &Plan, emulator: &Emulator, server: &Server, seen: &Seen)
     };
     let waited = tokio::select! {
         waited = waited => waited,
-        polled = &mut poller => Err(match polled {
+        ended = &mut subscriber => Err(match ended {
             Ok(Err(e)) => e,
-            Ok(Ok(())) => BenchError::Setup("the view poller stopped".into()),
-            Err(e) => BenchError::Setup(format!("the view poller: {e}")),
+            Ok(Ok(())) => BenchError::Setup("the view subscriber stopped".into()),
+            Err(e) => BenchError::Setup(format!("the view subscriber: {e}")),
         }),
     };
-    poller.abort();
+    subscriber.abort();
     waited?;
     let (visible, seen) = (snapshot(&visible), snapshot(seen));
     let mut freshet = Vec::new();
@@ -131,23 +131,25 @@ fn snapshot(seen: &Seen) -> HashMap<u64, Instant> {
     seen.lock().map(|map| map.clone()).unwrap_or_default()
 }
 
-/// Polls the view every `VIEW_POLL` for the ids not seen yet, noting when each first shows.
-/// Runs until aborted.
-async fn view_poller(client: tokio_postgres::Client, visible: Seen) -> Result<()> {
-    let mut next = 0i64;
-    loop {
-        let sql = format!("SELECT id FROM fresh_mv WHERE id >= {next}");
-        let rows = client.query(sql.as_str(), &[]).await.map_err(|e| sql_error(&sql, &e))?;
+/// Subscribes to the view (without its snapshot), noting when each id arrives. Runs until the
+/// subscription ends or it is aborted.
+async fn view_subscriber(client: tokio_postgres::Client, visible: Seen) -> Result<()> {
+    let sql = "SUBSCRIBE fresh_mv WITH (SNAPSHOT = false)";
+    let stream = client.simple_query_raw(sql).await.map_err(|e| sql_error(sql, &e))?;
+    futures::pin_mut!(stream);
+    while let Some(message) = stream.next().await {
         let now = Instant::now();
-        if let Ok(mut map) = visible.lock() {
-            for row in rows {
-                let id: i64 = row.try_get(0).map_err(|e| BenchError::Setup(e.to_string()))?;
-                map.entry(id as u64).or_insert(now);
-                next = next.max(id + 1);
+        if let SimpleQueryMessage::Row(row) = message.map_err(|e| sql_error(sql, &e))? {
+            // Columns: mz_timestamp, mz_diff, id.
+            let id = row.get(2).and_then(|id| id.parse::<u64>().ok());
+            let id =
+                id.ok_or_else(|| BenchError::Parse { what: sql.into(), detail: format!("row {:?}", row.get(2)) })?;
+            if let Ok(mut map) = visible.lock() {
+                map.entry(id).or_insert(now);
             }
         }
-        tokio::time::sleep(VIEW_POLL).await;
     }
+    Err(BenchError::Setup("the subscription ended".into()))
 }
 
 async fn wait_seen(seen: &Seen, id: u64, by: &str, limit: Duration) -> Result<Instant> {

@@ -28,6 +28,8 @@ pub enum CoordError {
     ReadOnlySchema(String),
     #[error("internal error: {0}")]
     Internal(String),
+    #[error("SUBSCRIBE ended because relation \"{0}\" was dropped")]
+    SubscribeInputDropped(String),
 }
 
 impl CoordError {
@@ -45,6 +47,8 @@ impl CoordError {
             CoordError::Source(_) => "XX000",
             CoordError::ReadOnlySchema(_) => "42501",
             CoordError::Internal(_) => "XX000",
+            // As when the relation is looked up and not found.
+            CoordError::SubscribeInputDropped(_) => "42P01",
         }
     }
 }

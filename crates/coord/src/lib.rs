@@ -16,11 +16,13 @@ mod read;
 mod recovery;
 pub mod session;
 mod source;
+pub mod subscribe;
 mod timestamp;
 mod write;
 
 pub use error::CoordError;
 pub use session::{CancelToken, ExecuteResponse, Session};
+pub use subscribe::SubscribeStream;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};

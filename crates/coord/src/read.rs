@@ -35,7 +35,10 @@ pub fn read_timestamp(client: &CoordClient) -> Result<Timestamp, CoordError> {
 /// The freshest time at which every input of `expr` is already complete, when that time sees every
 /// acknowledged write: such a read is answered without waiting for frontiers to move (the serving
 /// path). `None` sends the read to `read_timestamp`.
-fn complete_read_timestamp(client: &CoordClient, expr: &RelationExpr) -> Result<Option<Timestamp>, CoordError> {
+pub(crate) fn complete_read_timestamp(
+    client: &CoordClient,
+    expr: &RelationExpr,
+) -> Result<Option<Timestamp>, CoordError> {
     let ids = expr.depends_on();
     if ids.is_empty() {
         return Ok(None);

@@ -19,6 +19,8 @@ pub enum ExecuteResponse {
     Command { tag: String },
     /// The query string was empty.
     Empty,
+    /// SUBSCRIBE: rows of `desc`'s shape, batch by batch, for as long as the client reads.
+    Subscribe { desc: RelationDesc, stream: Box<crate::SubscribeStream> },
 }
 
 impl ExecuteResponse {
@@ -179,7 +181,7 @@ impl Session {
             if transaction.failed && !ends_block {
                 return Err(CoordError::TransactionAborted);
             }
-            let reads = matches!(plan, Plan::Select { .. } | Plan::Mutate { .. });
+            let reads = matches!(plan, Plan::Select { .. } | Plan::Mutate { .. } | Plan::Subscribe { .. });
             if reads && !transaction.writes.is_empty() {
                 return Err(CoordError::ReadAfterWriteInTransaction);
             }
@@ -205,6 +207,9 @@ impl Session {
                 crate::write::mutate(&self.client, target, selection, kind, apply).await
             }
             Plan::Select { expr, desc, finishing } => crate::read::select(&self.client, expr, desc, &finishing).await,
+            Plan::Subscribe { expr, desc, snapshot } => {
+                crate::subscribe::start(&self.client, expr, desc, snapshot, self.cancel.clone()).await
+            }
             Plan::Explain { expr } => Ok(crate::read::explain(&self.client, &expr).await),
             Plan::ShowObjects { kind } => crate::read::show_objects(&self.client, kind).await,
             Plan::ShowColumns { id } => crate::read::show_columns(&self.client, id).await,

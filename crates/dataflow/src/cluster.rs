@@ -4,7 +4,7 @@
 //! handle keeps one command channel per worker and sends every command to every worker under one
 //! lock, so all workers see all commands in the same order. After sending, it unparks the worker
 //! threads so that idle workers (parked with a bounded timeout) react at once. Peeks are answered
-//! by every worker through a per-peek channel and merged here.
+//! by every worker through a per-peek channel and merged here; subscriptions likewise, batch by batch.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
@@ -16,6 +16,7 @@ use freshet_repr::{DataflowError, Diff, EvalError, GlobalId, RelationDesc, Row, 
 use freshet_storage::SourceDesc;
 
 use crate::command::Command;
+use crate::subscribe::{SubscribeError, SubscribeMerge, WorkerBatch};
 use crate::worker::Shared;
 
 /// How long `start` waits for the workers to come up.
@@ -220,6 +221,17 @@ impl Cluster {
         peek.collect(self.workers()).await
     }
 
+    /// Starts a subscription to `expr`: its rows as of `as_of` (at `as_of`), then every change.
+    pub fn subscribe(&self, expr: &RelationExpr, as_of: Timestamp) -> Subscription {
+        let id = self.next_peek.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        if let Ok(mut subscribers) = self.shared.subscribers.lock() {
+            subscribers.insert(id, tx);
+        }
+        self.send(Command::Subscribe { subscribe_id: id, expr: expr.clone(), as_of });
+        Subscription { id, rx, merge: SubscribeMerge::new(self.workers()), shared: Arc::clone(&self.shared) }
+    }
+
     fn register_peek(&self) -> PendingPeek {
         let id = self.next_peek.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
@@ -273,6 +285,39 @@ impl Drop for PendingPeek {
     fn drop(&mut self) {
         if let Ok(mut responders) = self.shared.responders.lock() {
             responders.remove(&self.id);
+        }
+    }
+}
+
+/// A running subscription; dropping it stops the workers' dataflows for it.
+pub struct Subscription {
+    id: u64,
+    rx: tokio::sync::mpsc::UnboundedReceiver<WorkerBatch>,
+    merge: SubscribeMerge,
+    shared: Arc<Shared>,
+}
+
+impl Subscription {
+    /// The next non-empty batch of complete updates, ordered by time and consolidated; `None` once
+    /// every input is complete forever and everything was handed out.
+    pub async fn next(&mut self) -> Option<Result<Vec<(Row, Timestamp, Diff)>, SubscribeError>> {
+        loop {
+            if self.merge.is_done() {
+                return None;
+            }
+            let Some(batch) = self.rx.recv().await else { return Some(Err(SubscribeError::ClusterGone)) };
+            match self.merge.absorb(batch) {
+                Ok(ready) if ready.is_empty() => continue,
+                other => return Some(other),
+            }
+        }
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        if let Ok(mut subscribers) = self.shared.subscribers.lock() {
+            subscribers.remove(&self.id);
         }
     }
 }

@@ -53,6 +53,13 @@ pub enum Command {
         expr: RelationExpr,
         ts: Timestamp,
     },
+    /// Renders `expr` from `as_of` on into a transient dataflow whose updates go to the
+    /// subscriber registered under `subscribe_id`.
+    Subscribe {
+        subscribe_id: u64,
+        expr: RelationExpr,
+        as_of: Timestamp,
+    },
     /// Lets the traces of `id` forget history before `since`.
     AllowCompaction {
         id: GlobalId,

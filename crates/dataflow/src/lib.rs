@@ -6,7 +6,8 @@
 //! (the coordinator does), parse SQL, or know about sessions or the wire.
 //!
 //! Layout: `cluster` (the handle), `command` (the protocol), `worker` (the per-worker loop),
-//! `render` (plan operators), `peek` (reading arrangements), `source` (the Kinesis operator), `status` (source health).
+//! `render` (plan operators), `peek` (reading arrangements), `source` (the Kinesis operator), `status` (source health), `subscribe`
+//! (SUBSCRIBE's sink and merge).
 
 pub mod cluster;
 pub mod command;
@@ -14,6 +15,8 @@ mod peek;
 pub mod render;
 pub mod source;
 pub mod status;
+pub mod subscribe;
 mod worker;
 
-pub use cluster::{Cluster, ClusterConfig, PeekResult};
+pub use cluster::{Cluster, ClusterConfig, PeekResult, Subscription};
+pub use subscribe::SubscribeError;

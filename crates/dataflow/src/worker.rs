@@ -29,6 +29,7 @@ use crate::peek::CollectionTraces;
 use crate::render::{empty_errors, RenderContext, Rendered};
 use crate::source::{forget_clock, render_durable_source, ClockBoard, PeerClock, Persistence, SourceToken};
 use crate::status::StatusReporter;
+use crate::subscribe::{render_sink, SubscribeError, SubscribeSender, SubscriberBoard, WorkerBatch};
 
 /// How far a collection's `since` trails its upper, in milliseconds.
 pub const COMPACTION_LAG_MS: Timestamp = 1_000;
@@ -53,6 +54,8 @@ pub struct Shared {
     pub source_status: crate::status::StatusBoard,
     /// Per source, the clock its workers share.
     pub source_clocks: ClockBoard,
+    /// Where each subscription's batches go.
+    pub subscribers: SubscriberBoard,
 }
 
 /// One maintained collection on this worker.
@@ -79,6 +82,13 @@ struct PendingPeek {
     target: PeekTarget,
 }
 
+/// A subscription's dataflow on this worker.
+struct ActiveSubscription {
+    dataflow: usize,
+    sender: SubscribeSender,
+    depends_on: Vec<GlobalId>,
+}
+
 /// What a worker is started with.
 pub struct WorkerContext {
     pub shared: Arc<Shared>,
@@ -101,6 +111,7 @@ pub struct WorkerState {
     /// The time the coordinator last advanced tables to.
     table_time: Timestamp,
     pending: Vec<PendingPeek>,
+    subscriptions: HashMap<u64, ActiveSubscription>,
     last_maintenance: Instant,
 }
 
@@ -116,6 +127,7 @@ pub fn run(worker: &mut Worker, commands: mpsc::Receiver<Command>, context: Work
         sources: HashMap::new(),
         table_time: 0,
         pending: Vec::new(),
+        subscriptions: HashMap::new(),
         last_maintenance: Instant::now(),
     };
     'outer: loop {
@@ -133,6 +145,7 @@ pub fn run(worker: &mut Worker, commands: mpsc::Receiver<Command>, context: Work
         state.process_peeks(worker);
         state.publish_frontiers(worker.index(), worker.peers());
         if state.last_maintenance.elapsed() >= MAINTENANCE_INTERVAL {
+            state.drop_abandoned_subscriptions(worker);
             state.compact();
             state.last_maintenance = Instant::now();
         }
@@ -156,6 +169,7 @@ impl WorkerState {
                 self.pending.push(PendingPeek { peek_id, ts, target: PeekTarget::Collection(id, mfp, leading) })
             }
             Command::PeekExpr { peek_id, expr, ts } => self.peek_expr(worker, peek_id, &expr, ts),
+            Command::Subscribe { subscribe_id, expr, as_of } => self.subscribe(worker, subscribe_id, &expr, as_of),
             Command::AllowCompaction { id, since } => {
                 if let Some(maintained) = self.collections.get_mut(&id) {
                     maintained.allowed_since = maintained.allowed_since.max(since);
@@ -247,16 +261,7 @@ impl WorkerState {
         until: Option<Timestamp>,
     ) -> CollectionTraces {
         let collections = &mut self.collections;
-        worker.dataflow_named(name, |scope| {
-            let mut imports = BTreeMap::new();
-            for dep in expr.depends_on() {
-                if let Some(maintained) = collections.get_mut(&dep) {
-                    imports.insert(dep, import(scope, &mut maintained.traces, as_of, until));
-                }
-            }
-            let context = RenderContext { scope, imports, as_of };
-            arrange(context.render(expr))
-        })
+        worker.dataflow_named(name, |scope| arrange(render_expr(scope, collections, expr, as_of, until)))
     }
 
     /// The earliest time every input of `expr` can be read at, at least `as_of`.
@@ -292,7 +297,50 @@ impl WorkerState {
         self.pending.push(PendingPeek { peek_id, ts, target });
     }
 
+    fn subscribe(&mut self, worker: &mut Worker, subscribe_id: u64, expr: &RelationExpr, as_of: Timestamp) {
+        // Every worker builds the dataflow, even when the subscriber already left: a closed
+        // channel makes the next maintenance drop it.
+        let sender = self.shared.subscribers.lock().ok().and_then(|s| s.get(&subscribe_id).cloned());
+        let sender = sender.unwrap_or_else(|| tokio::sync::mpsc::unbounded_channel().0);
+        let as_of = self.readable_as_of(expr, as_of);
+        let dataflow = worker.next_dataflow_index();
+        let index = worker.index();
+        let collections = &mut self.collections;
+        let sink_sender = sender.clone();
+        worker.dataflow_named(&format!("subscribe-{subscribe_id}"), |scope| {
+            render_sink(render_expr(scope, collections, expr, as_of, None), as_of, index, sink_sender)
+        });
+        let depends_on = expr.depends_on().into_iter().collect();
+        self.subscriptions.insert(subscribe_id, ActiveSubscription { dataflow, sender, depends_on });
+    }
+
+    /// Drops the dataflows of subscriptions whose subscriber left.
+    fn drop_abandoned_subscriptions(&mut self, worker: &mut Worker) {
+        self.subscriptions.retain(|_, subscription| {
+            let abandoned = subscription.sender.is_closed();
+            if abandoned {
+                worker.drop_dataflow(subscription.dataflow);
+            }
+            !abandoned
+        });
+    }
+
+    /// Ends the subscriptions that read `id`, which is being dropped.
+    fn end_subscriptions_reading(&mut self, worker: &mut Worker, id: GlobalId) {
+        let index = worker.index();
+        self.subscriptions.retain(|_, subscription| {
+            if !subscription.depends_on.contains(&id) {
+                return true;
+            }
+            let errors = vec![SubscribeError::InputDropped(id)];
+            let _ = subscription.sender.send(WorkerBatch { worker: index, updates: Vec::new(), errors, upper: None });
+            worker.drop_dataflow(subscription.dataflow);
+            false
+        });
+    }
+
     fn drop_collection(&mut self, worker: &mut Worker, id: GlobalId) {
+        self.end_subscriptions_reading(worker, id);
         self.tables.remove(&id);
         let Some(maintained) = self.collections.remove(&id) else { return };
         let dataflow = maintained.dataflow;
@@ -409,6 +457,10 @@ impl WorkerState {
         for peek in std::mem::take(&mut self.pending) {
             self.respond(peek.peek_id, Err(EvalError::Internal("the cluster is shutting down".into()).into()));
         }
+        if let Ok(mut subscribers) = self.shared.subscribers.lock() {
+            subscribers.clear();
+        }
+        self.subscriptions.clear();
         self.tables.clear();
         self.collections.clear();
         self.sources.clear();
@@ -421,6 +473,23 @@ impl WorkerState {
 
 fn unknown_collection(id: GlobalId) -> DataflowError {
     EvalError::Internal(format!("collection {id} does not exist in the cluster")).into()
+}
+
+/// Renders `expr` in `scope` over imports of the maintained `collections` it reads.
+fn render_expr<'s>(
+    scope: Scope<'s, Timestamp>,
+    collections: &mut HashMap<GlobalId, Maintained>,
+    expr: &RelationExpr,
+    as_of: Timestamp,
+    until: Option<Timestamp>,
+) -> Rendered<'s> {
+    let mut imports = BTreeMap::new();
+    for dep in expr.depends_on() {
+        if let Some(maintained) = collections.get_mut(&dep) {
+            imports.insert(dep, import(scope, &mut maintained.traces, as_of, until));
+        }
+    }
+    RenderContext { scope, imports, as_of }.render(expr)
 }
 
 /// Arranges both collections of a rendered relation and returns their traces.

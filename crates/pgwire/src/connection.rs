@@ -40,6 +40,7 @@ use crate::codec::{decode_param, WireFormat};
 use crate::error::{coord_error, error_info, panic_error, to_pgwire, WireError};
 use crate::response::{field_infos, format_codes, pg_type, result_formats, to_response};
 use crate::session::{SessionFactory, WireSession};
+use crate::subscribe::stream_subscribe;
 
 /// The user name assumed when a startup packet names none.
 const DEFAULT_USER: &str = "freshet";
@@ -191,11 +192,23 @@ impl<F: SessionFactory> SimpleQueryHandler for Connection<F> {
             return Ok(vec![Response::EmptyQuery]);
         }
         let mut responses = Vec::with_capacity(statements.len());
+        let alone = statements.len() == 1;
         for statement in &statements {
-            let result = execute(session, statement, &[], vec![]).await.and_then(|response| {
-                to_response(response, |columns| Ok(vec![WireFormat::Text; columns])).map_err(|e| error_info(&e))
-            });
+            let result = execute(session, statement, &[], vec![]).await;
             send_notices(client, session).await?;
+            let result = match result {
+                Ok(ExecuteResponse::Subscribe { desc, stream }) if alone => {
+                    let formats = vec![WireFormat::Text; desc.arity()];
+                    responses.push(stream_subscribe(client, &desc, stream, formats, true).await?);
+                    break;
+                }
+                // Earlier responses are still queued behind pgwire; the stream would overtake them.
+                Ok(ExecuteResponse::Subscribe { .. }) => Err(error_info(&WireError::SubscribeNotAlone)),
+                Ok(response) => {
+                    to_response(response, |columns| Ok(vec![WireFormat::Text; columns])).map_err(|e| error_info(&e))
+                }
+                Err(info) => Err(info),
+            };
             match result {
                 Ok(response) => responses.push(response),
                 Err(info) => {
@@ -317,6 +330,10 @@ impl<F: SessionFactory> ExtendedQueryHandler for Extended<F> {
         let response = execute(session, &prepared.statement, &prepared.desc.params, params).await;
         send_notices(client, session).await?;
         let response = response.map_err(to_pgwire)?;
+        if let ExecuteResponse::Subscribe { desc, stream } = response {
+            let formats = result_formats(Some(&portal.result_column_format), desc.arity())?;
+            return stream_subscribe(client, &desc, stream, formats, false).await;
+        }
         // Encode with the types Describe announced, so binary results decode as the client expects.
         let response = match (response, &prepared.desc.result) {
             (ExecuteResponse::Rows { desc, rows }, Some(described)) if described.arity() == desc.arity() => {

@@ -24,6 +24,8 @@ pub enum WireError {
     MultipleStatements,
     #[error("internal error: {0}")]
     Panic(String),
+    #[error("SUBSCRIBE must be the only statement in its query string")]
+    SubscribeNotAlone,
 }
 
 /// Why one Bind parameter could not be decoded.
@@ -59,6 +61,7 @@ impl WireError {
             WireError::ParamCount { .. } | WireError::ResultFormatCount { .. } => "08P01",
             WireError::MultipleStatements => "42601",
             WireError::Panic(_) => "XX000",
+            WireError::SubscribeNotAlone => "0A000",
         }
     }
 }

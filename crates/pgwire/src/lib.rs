@@ -15,6 +15,7 @@ mod error;
 mod numeric;
 mod response;
 mod session;
+mod subscribe;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -16,7 +16,7 @@ use pgwire::api::Type;
 use pgwire::messages::data::DataRow;
 
 use crate::codec::{encode_field, WireFormat};
-use crate::error::WireError;
+use crate::error::{error_info, WireError};
 
 /// The pgwire type for a Freshet type (every Freshet type is a built-in PostgreSQL type).
 pub fn pg_type(ty: ScalarType) -> Type {
@@ -111,6 +111,8 @@ pub fn to_response(
         }
         ExecuteResponse::Command { tag } => command_response(&tag),
         ExecuteResponse::Empty => Response::EmptyQuery,
+        // Streamed by the connection (`subscribe::stream_subscribe`), which never passes it here.
+        ExecuteResponse::Subscribe { .. } => Response::Error(error_info(&WireError::SubscribeNotAlone)),
     })
 }
 

@@ -35,6 +35,11 @@ pub enum Statement {
         if_exists: bool,
         cascade: bool,
     },
+    /// `SUBSCRIBE [TO] name | (query) [WITH (...)]`, the name already turned into a query.
+    Subscribe {
+        query: Box<sqlparser::ast::Query>,
+        options: Vec<(String, String)>,
+    },
 }
 
 impl Statement {
@@ -57,6 +62,11 @@ impl Statement {
                     names.join(", "),
                     if *cascade { " CASCADE" } else { "" }
                 )
+            }
+            Statement::Subscribe { query, options } => {
+                let options: Vec<String> = options.iter().map(|(k, v)| format!("{k} = {v}")).collect();
+                let with = if options.is_empty() { String::new() } else { format!(" WITH ({})", options.join(", ")) };
+                format!("SUBSCRIBE ({query}){with}")
             }
         }
     }

@@ -1,6 +1,6 @@
 //! Parsing: splits a query string into statements and parses each with `sqlparser`
 //! (PostgreSQL dialect), except Freshet's own statements (`CREATE SOURCE ... FROM KINESIS`,
-//! `SHOW SOURCES`, `SHOW CREATE SOURCE|MATERIALIZED VIEW`, `DROP SOURCE`), which are parsed here
+//! `SHOW SOURCES`, `SHOW CREATE SOURCE|MATERIALIZED VIEW`, `DROP SOURCE`, `SUBSCRIBE`), which are parsed here
 //! with `sqlparser`'s parser helpers over the same tokens.
 //!
 //! This module only recognizes syntax; it must not consult the catalog or validate meaning
@@ -65,6 +65,7 @@ enum Extension {
     ShowObjects(ObjectKind),
     ShowCreate,
     DropSource,
+    Subscribe,
 }
 
 fn parse_one(dialect: &PostgreSqlDialect, sql: &str, chunk: Vec<TokenWithSpan>) -> Result<Statement, SqlError> {
@@ -79,6 +80,7 @@ fn parse_one(dialect: &PostgreSqlDialect, sql: &str, chunk: Vec<TokenWithSpan>) 
         }
         Some(Extension::ShowCreate) => parse_show_create(&mut parser)?,
         Some(Extension::DropSource) => parse_drop_source(&mut parser)?,
+        Some(Extension::Subscribe) => parse_subscribe(&mut parser)?,
         None => Statement::Sql(Box::new(parser.parse_statement().map_err(parse_error)?)),
     };
     let next = parser.peek_token();
@@ -104,6 +106,7 @@ fn extension(parser: &Parser) -> Option<Extension> {
         ["CREATE", "SOURCE", ..] => Some(Extension::CreateSource),
         ["DROP", "SOURCE", ..] => Some(Extension::DropSource),
         ["SHOW", "CREATE", ..] => Some(Extension::ShowCreate),
+        ["SUBSCRIBE", ..] => Some(Extension::Subscribe),
         ["SHOW", "SOURCES", ..] if ends_at(2) => Some(Extension::ShowObjects(ObjectKind::Source)),
         ["SHOW", "TABLES", ..] if ends_at(2) => Some(Extension::ShowObjects(ObjectKind::Table)),
         ["SHOW", "VIEWS", ..] if ends_at(2) => Some(Extension::ShowObjects(ObjectKind::View)),
@@ -236,6 +239,27 @@ fn parse_format(parser: &mut Parser) -> Result<FormatSpec, SqlError> {
             .map_err(parse_error);
     };
     Ok(format)
+}
+
+/// `SUBSCRIBE [TO] name | (query) [WITH (option [= value], ...)]`; a name stands for
+/// `SELECT * FROM name`.
+fn parse_subscribe(parser: &mut Parser) -> Result<Statement, SqlError> {
+    expect_word(parser, "SUBSCRIBE")?;
+    parse_word(parser, "TO");
+    let query = if parser.consume_token(&Token::LParen) {
+        let query = parser.parse_query().map_err(parse_error)?;
+        parser.expect_token(&Token::RParen).map_err(parse_error)?;
+        query
+    } else {
+        let name: ObjectName = parser.parse_object_name(false).map_err(parse_error)?;
+        let select = format!("SELECT * FROM {name}");
+        Parser::new(&PostgreSqlDialect {})
+            .try_with_sql(&select)
+            .and_then(|mut p| p.parse_query())
+            .map_err(parse_error)?
+    };
+    let options = if parse_word(parser, "WITH") { parse_options(parser)? } else { Vec::new() };
+    Ok(Statement::Subscribe { query, options })
 }
 
 fn parse_show_create(parser: &mut Parser) -> Result<Statement, SqlError> {

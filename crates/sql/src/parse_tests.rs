@@ -220,3 +220,21 @@ fn statements_render_as_redacted_sql() {
         assert_eq!(one(rendered).to_redacted_sql(), rendered, "round trip");
     }
 }
+
+#[test]
+fn subscribe_takes_a_name_or_a_query_and_options() {
+    for (sql, rendered) in [
+        ("SUBSCRIBE mv", "SUBSCRIBE (SELECT * FROM mv)"),
+        ("subscribe to \"My View\"", "SUBSCRIBE (SELECT * FROM \"My View\")"),
+        (
+            "SUBSCRIBE (SELECT a FROM t WHERE a > 1) WITH (SNAPSHOT = false)",
+            "SUBSCRIBE (SELECT a FROM t WHERE a > 1) WITH (snapshot = false)",
+        ),
+    ] {
+        assert!(matches!(one(sql), Statement::Subscribe { .. }), "{sql}");
+        assert_eq!(one(sql).to_redacted_sql(), rendered);
+    }
+    parse_err("SUBSCRIBE");
+    parse_err("SUBSCRIBE (SELECT 1");
+    parse_err("SUBSCRIBE mv extra");
+}

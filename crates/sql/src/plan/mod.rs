@@ -9,6 +9,7 @@ pub mod source;
 #[cfg(test)]
 mod source_tests;
 pub mod statement;
+mod subscribe;
 #[cfg(test)]
 mod tests;
 
@@ -114,6 +115,13 @@ pub enum Plan {
         expr: RelationExpr,
         desc: RelationDesc,
         finishing: RowSetFinishing,
+    },
+    /// SUBSCRIBE: `expr`'s rows as of the start (if `snapshot`), then every change; `desc` is the
+    /// result's shape, `mz_timestamp` and `mz_diff` before `expr`'s columns.
+    Subscribe {
+        expr: RelationExpr,
+        desc: RelationDesc,
+        snapshot: bool,
     },
     Drop {
         kind: ObjectKind,

@@ -9,6 +9,7 @@ use freshet_repr::ScalarType;
 use sqlparser::ast::{self, Visit, Visitor};
 
 use crate::plan::query::{describe_query, plan_query};
+use crate::plan::subscribe::{describe_subscribe, plan_subscribe};
 use crate::plan::{ddl, dml, show, source, Plan, StatementDesc};
 use crate::{Params, SessionCatalog, SqlError, Statement};
 
@@ -22,6 +23,7 @@ pub fn plan(catalog: &dyn SessionCatalog, statement: &Statement, params: &Params
         Statement::Drop { kind, names, if_exists, cascade } => {
             ddl::plan_drop(catalog, *kind, names, *if_exists, *cascade)
         }
+        Statement::Subscribe { query, options } => plan_subscribe(catalog, query, options, params),
     }
 }
 
@@ -89,6 +91,9 @@ pub fn describe(
     statement: &Statement,
     hints: &[Option<ScalarType>],
 ) -> Result<StatementDesc, SqlError> {
+    if let Statement::Subscribe { query, .. } = statement {
+        return describe_subscribe(catalog, query, hints);
+    }
     let Statement::Sql(stmt) = statement else {
         return Ok(describe_extension(statement));
     };
@@ -125,7 +130,7 @@ fn describe_extension(statement: &Statement) -> StatementDesc {
         Statement::ShowCreate { kind, name } => {
             show::result_desc(&Plan::ShowCreate { kind: *kind, name: name.clone() })
         }
-        Statement::Sql(_) | Statement::CreateSource(_) | Statement::Drop { .. } => None,
+        Statement::Sql(_) | Statement::CreateSource(_) | Statement::Drop { .. } | Statement::Subscribe { .. } => None,
     };
     StatementDesc { params: Vec::new(), result }
 }

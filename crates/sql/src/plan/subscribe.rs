@@ -1,0 +1,69 @@
+//! `SUBSCRIBE`: the query whose changes are streamed, the result's shape (`mz_timestamp`,
+//! `mz_diff`, then the query's columns) and the options.
+//!
+//! This module must not run anything: the coordinator picks the start time and streams.
+
+use freshet_repr::{ColumnType, RelationDesc, ScalarType};
+use sqlparser::ast;
+
+use crate::plan::ddl::apply_finishing;
+use crate::plan::query::{describe_query, plan_query};
+use crate::plan::{Plan, StatementDesc};
+use crate::{Params, SessionCatalog, SqlError};
+
+/// Plans `SUBSCRIBE` of `query` with its `WITH` options.
+pub fn plan_subscribe(
+    catalog: &dyn SessionCatalog,
+    query: &ast::Query,
+    options: &[(String, String)],
+    params: &Params,
+) -> Result<Plan, SqlError> {
+    let snapshot = snapshot_option(options)?;
+    let (expr, desc, finishing) = plan_query(catalog, query, params)?;
+    // ORDER BY without LIMIT says nothing about a stream of changes; LIMIT keeps the top rows.
+    let expr = apply_finishing(expr, &finishing);
+    Ok(Plan::Subscribe { expr, desc: subscribe_desc(desc), snapshot })
+}
+
+/// The parameters and result columns of `SUBSCRIBE` of `query`.
+pub fn describe_subscribe(
+    catalog: &dyn SessionCatalog,
+    query: &ast::Query,
+    hints: &[Option<ScalarType>],
+) -> Result<StatementDesc, SqlError> {
+    let (params, desc) = describe_query(catalog, query, hints)?;
+    Ok(StatementDesc { params, result: Some(subscribe_desc(desc)) })
+}
+
+/// `mz_timestamp` (the update's time, milliseconds since the Unix epoch) and `mz_diff` (how many
+/// copies of the row were added, negative when removed) before the query's own columns.
+fn subscribe_desc(query: RelationDesc) -> RelationDesc {
+    let mut columns = vec![
+        ("mz_timestamp".to_string(), ColumnType::new(ScalarType::Numeric, false)),
+        ("mz_diff".to_string(), ColumnType::new(ScalarType::Int64, false)),
+    ];
+    columns.extend(query.iter().map(|(name, column)| (name.to_string(), *column)));
+    RelationDesc::new(columns)
+}
+
+/// `SNAPSHOT` (default true): whether the rows as of the start come first.
+fn snapshot_option(options: &[(String, String)]) -> Result<bool, SqlError> {
+    let mut snapshot = true;
+    for (key, value) in options {
+        match key.as_str() {
+            "snapshot" => {
+                snapshot = match value.to_lowercase().as_str() {
+                    "true" | "on" | "1" => true,
+                    "false" | "off" | "0" => false,
+                    _ => {
+                        return Err(SqlError::InvalidParameter(format!(
+                            "invalid value for SUBSCRIBE option SNAPSHOT: \"{value}\" (expected true or false)"
+                        )))
+                    }
+                }
+            }
+            other => return Err(SqlError::Unsupported(format!("SUBSCRIBE option \"{}\"", other.to_uppercase()))),
+        }
+    }
+    Ok(snapshot)
+}
