@@ -28,8 +28,10 @@ async fn next_row(stream: &mut std::pin::Pin<&mut SimpleQueryStream>) -> Vec<Str
     }
 }
 
-/// The error that ends a simple-query subscription.
-async fn end_error(stream: &mut std::pin::Pin<&mut SimpleQueryStream>) -> tokio_postgres::Error {
+/// The error that ends a subscription (of either protocol, or its COPY form).
+async fn end_error<T>(
+    stream: &mut (impl futures::Stream<Item = Result<T, tokio_postgres::Error>> + Unpin),
+) -> tokio_postgres::Error {
     loop {
         match tokio::time::timeout(ROW_WAIT, stream.next()).await.expect("the end within the wait") {
             Some(Ok(_)) => continue,
@@ -149,4 +151,54 @@ async fn refused_subscriptions_say_why() {
     }
     let rows = client.query("SELECT count(*) FROM mv", &[]).await.expect("still serving");
     assert_eq!(rows[0].get::<_, i64>(0), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copy_subscribe_streams_copy_text_lines() {
+    let server = TestServer::start();
+    let writer = setup(&server).await;
+    let reader = server.connect().await;
+    let copy = reader.copy_out("COPY (SUBSCRIBE mv) TO STDOUT").await.expect("copy out");
+    pin_mut!(copy);
+    let mut text = String::new();
+    while text.lines().count() < 2 {
+        let chunk = tokio::time::timeout(ROW_WAIT, copy.next()).await.expect("data").expect("running").expect("chunk");
+        text.push_str(std::str::from_utf8(&chunk).expect("utf8"));
+    }
+    let mut snapshot: Vec<Vec<&str>> = text.lines().map(|l| l.split('\t').skip(1).collect()).collect();
+    snapshot.sort();
+    assert_eq!(snapshot, vec![vec!["1", "1", "x"], vec!["1", "2", "y"]]);
+
+    writer.batch_execute("INSERT INTO t (a) VALUES (4)").await.expect("insert");
+    let chunk = tokio::time::timeout(ROW_WAIT, copy.next()).await.expect("data").expect("running").expect("chunk");
+    let line = std::str::from_utf8(&chunk).expect("utf8");
+    assert!(line.ends_with("\t1\t4\t\\N\n"), "{line:?}: NULL is \\N in COPY text");
+
+    reader.cancel_token().cancel_query(NoTls).await.expect("cancel");
+    assert_eq!(sqlstate(&end_error(&mut copy).await), "57014");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn psql_prints_copy_subscribe_and_it_ends_with_its_inputs() {
+    let server = TestServer::start();
+    // A constant query is complete forever after its snapshot, so the subscription ends by itself.
+    let sql = "COPY (SUBSCRIBE (SELECT 1 AS one, NULL::text AS nothing UNION ALL SELECT 2, 'tab\there')) TO STDOUT";
+    let output = std::process::Command::new("psql")
+        .arg(server.url())
+        .args(["-v", "ON_ERROR_STOP=1", "-c", sql])
+        .output()
+        .expect("run psql");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let mut lines: Vec<Vec<&str>> = stdout.lines().map(|l| l.split('\t').skip(1).collect()).collect();
+    lines.sort();
+    assert_eq!(lines, vec![vec!["1", "1", "\\N"], vec!["1", "2", "tab\\there"]], "psql printed {stdout:?}");
+
+    let refused = std::process::Command::new("psql")
+        .arg(server.url())
+        .args(["-c", "COPY (SUBSCRIBE (SELECT 1)) TO STDOUT WITH (FORMAT binary)"])
+        .output()
+        .expect("run psql");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("is not supported"), "psql printed {stderr:?}");
 }

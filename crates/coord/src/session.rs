@@ -19,8 +19,9 @@ pub enum ExecuteResponse {
     Command { tag: String },
     /// The query string was empty.
     Empty,
-    /// SUBSCRIBE: rows of `desc`'s shape, batch by batch, for as long as the client reads.
-    Subscribe { desc: RelationDesc, stream: Box<crate::SubscribeStream> },
+    /// SUBSCRIBE: rows of `desc`'s shape, batch by batch, for as long as the client reads; as COPY
+    /// text data when `copy`.
+    Subscribe { desc: RelationDesc, stream: Box<crate::SubscribeStream>, copy: bool },
 }
 
 impl ExecuteResponse {
@@ -207,8 +208,9 @@ impl Session {
                 crate::write::mutate(&self.client, target, selection, kind, apply).await
             }
             Plan::Select { expr, desc, finishing } => crate::read::select(&self.client, expr, desc, &finishing).await,
-            Plan::Subscribe { expr, desc, snapshot } => {
-                crate::subscribe::start(&self.client, expr, desc, snapshot, self.cancel.clone()).await
+            Plan::Subscribe { expr, desc, snapshot, copy } => {
+                let stream = crate::subscribe::start(&self.client, expr, snapshot, self.cancel.clone()).await?;
+                Ok(ExecuteResponse::Subscribe { desc, stream: Box::new(stream), copy })
             }
             Plan::Explain { expr } => Ok(crate::read::explain(&self.client, &expr).await),
             Plan::ShowObjects { kind } => crate::read::show_objects(&self.client, kind).await,

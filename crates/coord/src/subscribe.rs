@@ -10,10 +10,10 @@ use std::sync::Arc;
 use bigdecimal::BigDecimal;
 use freshet_dataflow::{Cluster, SubscribeError, Subscription};
 use freshet_expr::RelationExpr;
-use freshet_repr::{Datum, GlobalId, RelationDesc, Row, Timestamp};
+use freshet_repr::{Datum, GlobalId, Row, Timestamp};
 
 use crate::session::CancelToken;
-use crate::{CoordClient, CoordError, ExecuteResponse};
+use crate::{CoordClient, CoordError};
 
 /// A running SUBSCRIBE, read batch by batch.
 pub struct SubscribeStream {
@@ -69,14 +69,13 @@ impl SubscribeStream {
     }
 }
 
-/// Starts SUBSCRIBE of `expr`; `desc` is the result's shape (from the planner).
+/// Starts SUBSCRIBE of `expr`, with the rows as of the start first when `snapshot`.
 pub async fn start(
     client: &CoordClient,
     expr: RelationExpr,
-    desc: RelationDesc,
     snapshot: bool,
     cancel: CancelToken,
-) -> Result<ExecuteResponse, CoordError> {
+) -> Result<SubscribeStream, CoordError> {
     let substituted = crate::introspection::substitute(client, &expr).await?;
     let expr = substituted.unwrap_or(expr);
     let names = {
@@ -89,8 +88,7 @@ pub async fn start(
     };
     let cluster = client.cluster()?;
     let subscription = cluster.subscribe(&expr, as_of);
-    let stream = SubscribeStream { subscription, as_of, snapshot, cancel, names, _cluster: cluster };
-    Ok(ExecuteResponse::Subscribe { desc, stream: Box::new(stream) })
+    Ok(SubscribeStream { subscription, as_of, snapshot, cancel, names, _cluster: cluster })
 }
 
 fn result_row(row: Row, time: Timestamp, diff: i64) -> Row {

@@ -40,7 +40,7 @@ use crate::codec::{decode_param, WireFormat};
 use crate::error::{coord_error, error_info, panic_error, to_pgwire, WireError};
 use crate::response::{field_infos, format_codes, pg_type, result_formats, to_response};
 use crate::session::{SessionFactory, WireSession};
-use crate::subscribe::stream_subscribe;
+use crate::subscribe::{stream_subscribe, Framing};
 
 /// The user name assumed when a startup packet names none.
 const DEFAULT_USER: &str = "freshet";
@@ -197,9 +197,13 @@ impl<F: SessionFactory> SimpleQueryHandler for Connection<F> {
             let result = execute(session, statement, &[], vec![]).await;
             send_notices(client, session).await?;
             let result = match result {
-                Ok(ExecuteResponse::Subscribe { desc, stream }) if alone => {
-                    let formats = vec![WireFormat::Text; desc.arity()];
-                    responses.push(stream_subscribe(client, &desc, stream, formats, true).await?);
+                Ok(ExecuteResponse::Subscribe { desc, stream, copy }) if alone => {
+                    let framing = if copy {
+                        Framing::CopyText
+                    } else {
+                        Framing::Rows { formats: vec![WireFormat::Text; desc.arity()], describe: true }
+                    };
+                    responses.push(stream_subscribe(client, &desc, stream, framing).await?);
                     break;
                 }
                 // Earlier responses are still queued behind pgwire; the stream would overtake them.
@@ -330,9 +334,16 @@ impl<F: SessionFactory> ExtendedQueryHandler for Extended<F> {
         let response = execute(session, &prepared.statement, &prepared.desc.params, params).await;
         send_notices(client, session).await?;
         let response = response.map_err(to_pgwire)?;
-        if let ExecuteResponse::Subscribe { desc, stream } = response {
-            let formats = result_formats(Some(&portal.result_column_format), desc.arity())?;
-            return stream_subscribe(client, &desc, stream, formats, false).await;
+        if let ExecuteResponse::Subscribe { desc, stream, copy } = response {
+            let framing = if copy {
+                Framing::CopyText
+            } else {
+                Framing::Rows {
+                    formats: result_formats(Some(&portal.result_column_format), desc.arity())?,
+                    describe: false,
+                }
+            };
+            return stream_subscribe(client, &desc, stream, framing).await;
         }
         // Encode with the types Describe announced, so binary results decode as the client expects.
         let response = match (response, &prepared.desc.result) {

@@ -35,10 +35,12 @@ pub enum Statement {
         if_exists: bool,
         cascade: bool,
     },
-    /// `SUBSCRIBE [TO] name | (query) [WITH (...)]`, the name already turned into a query.
+    /// `SUBSCRIBE [TO] name | (query) [WITH (...)]`, the name already turned into a query; inside
+    /// `COPY (...) TO STDOUT [WITH (...)]` when `copy` holds the COPY options.
     Subscribe {
         query: Box<sqlparser::ast::Query>,
         options: Vec<(String, String)>,
+        copy: Option<Vec<(String, String)>>,
     },
 }
 
@@ -63,12 +65,24 @@ impl Statement {
                     if *cascade { " CASCADE" } else { "" }
                 )
             }
-            Statement::Subscribe { query, options } => {
-                let options: Vec<String> = options.iter().map(|(k, v)| format!("{k} = {v}")).collect();
-                let with = if options.is_empty() { String::new() } else { format!(" WITH ({})", options.join(", ")) };
-                format!("SUBSCRIBE ({query}){with}")
+            Statement::Subscribe { query, options, copy } => {
+                let subscribe = format!("SUBSCRIBE ({query}){}", with_options(options));
+                match copy {
+                    Some(copy_options) => format!("COPY ({subscribe}) TO STDOUT{}", with_options(copy_options)),
+                    None => subscribe,
+                }
             }
         }
+    }
+}
+
+/// ` WITH (k = v, ...)`, or nothing without options.
+fn with_options(options: &[(String, String)]) -> String {
+    let options: Vec<String> = options.iter().map(|(k, v)| format!("{k} = {v}")).collect();
+    if options.is_empty() {
+        String::new()
+    } else {
+        format!(" WITH ({})", options.join(", "))
     }
 }
 

@@ -66,6 +66,7 @@ enum Extension {
     ShowCreate,
     DropSource,
     Subscribe,
+    CopySubscribe,
 }
 
 fn parse_one(dialect: &PostgreSqlDialect, sql: &str, chunk: Vec<TokenWithSpan>) -> Result<Statement, SqlError> {
@@ -81,6 +82,7 @@ fn parse_one(dialect: &PostgreSqlDialect, sql: &str, chunk: Vec<TokenWithSpan>) 
         Some(Extension::ShowCreate) => parse_show_create(&mut parser)?,
         Some(Extension::DropSource) => parse_drop_source(&mut parser)?,
         Some(Extension::Subscribe) => parse_subscribe(&mut parser)?,
+        Some(Extension::CopySubscribe) => parse_copy_subscribe(&mut parser)?,
         None => Statement::Sql(Box::new(parser.parse_statement().map_err(parse_error)?)),
     };
     let next = parser.peek_token();
@@ -107,6 +109,12 @@ fn extension(parser: &Parser) -> Option<Extension> {
         ["DROP", "SOURCE", ..] => Some(Extension::DropSource),
         ["SHOW", "CREATE", ..] => Some(Extension::ShowCreate),
         ["SUBSCRIBE", ..] => Some(Extension::Subscribe),
+        ["COPY", ..]
+            if parser.peek_nth_token(1).token == Token::LParen
+                && word_at(parser, 2).as_deref() == Some("SUBSCRIBE") =>
+        {
+            Some(Extension::CopySubscribe)
+        }
         ["SHOW", "SOURCES", ..] if ends_at(2) => Some(Extension::ShowObjects(ObjectKind::Source)),
         ["SHOW", "TABLES", ..] if ends_at(2) => Some(Extension::ShowObjects(ObjectKind::Table)),
         ["SHOW", "VIEWS", ..] if ends_at(2) => Some(Extension::ShowObjects(ObjectKind::View)),
@@ -259,7 +267,21 @@ fn parse_subscribe(parser: &mut Parser) -> Result<Statement, SqlError> {
             .map_err(parse_error)?
     };
     let options = if parse_word(parser, "WITH") { parse_options(parser)? } else { Vec::new() };
-    Ok(Statement::Subscribe { query, options })
+    Ok(Statement::Subscribe { query, options, copy: None })
+}
+
+/// `COPY (SUBSCRIBE ...) TO STDOUT [WITH (option [= value], ...)]`.
+fn parse_copy_subscribe(parser: &mut Parser) -> Result<Statement, SqlError> {
+    expect_word(parser, "COPY")?;
+    parser.expect_token(&Token::LParen).map_err(parse_error)?;
+    let Statement::Subscribe { query, options, .. } = parse_subscribe(parser)? else {
+        return Err(SqlError::Parse("expected SUBSCRIBE".into()));
+    };
+    parser.expect_token(&Token::RParen).map_err(parse_error)?;
+    expect_word(parser, "TO")?;
+    expect_word(parser, "STDOUT")?;
+    let copy = if parse_word(parser, "WITH") { parse_options(parser)? } else { Vec::new() };
+    Ok(Statement::Subscribe { query, options, copy: Some(copy) })
 }
 
 fn parse_show_create(parser: &mut Parser) -> Result<Statement, SqlError> {

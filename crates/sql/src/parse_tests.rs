@@ -234,7 +234,15 @@ fn subscribe_takes_a_name_or_a_query_and_options() {
         assert!(matches!(one(sql), Statement::Subscribe { .. }), "{sql}");
         assert_eq!(one(sql).to_redacted_sql(), rendered);
     }
+    let copy = one("copy (subscribe mv with (snapshot = false)) to stdout with (format text)");
+    assert!(matches!(&copy, Statement::Subscribe { copy: Some(options), .. } if options.len() == 1));
+    assert_eq!(
+        copy.to_redacted_sql(),
+        "COPY (SUBSCRIBE (SELECT * FROM mv) WITH (snapshot = false)) TO STDOUT WITH (format = text)"
+    );
+    assert!(matches!(one("COPY t TO STDOUT"), Statement::Sql(_)), "other COPYs stay sqlparser's");
     parse_err("SUBSCRIBE");
     parse_err("SUBSCRIBE (SELECT 1");
     parse_err("SUBSCRIBE mv extra");
+    parse_err("COPY (SUBSCRIBE mv) TO");
 }

@@ -23,7 +23,9 @@ pub fn plan(catalog: &dyn SessionCatalog, statement: &Statement, params: &Params
         Statement::Drop { kind, names, if_exists, cascade } => {
             ddl::plan_drop(catalog, *kind, names, *if_exists, *cascade)
         }
-        Statement::Subscribe { query, options } => plan_subscribe(catalog, query, options, params),
+        Statement::Subscribe { query, options, copy } => {
+            plan_subscribe(catalog, query, options, copy.as_deref(), params)
+        }
     }
 }
 
@@ -91,8 +93,8 @@ pub fn describe(
     statement: &Statement,
     hints: &[Option<ScalarType>],
 ) -> Result<StatementDesc, SqlError> {
-    if let Statement::Subscribe { query, .. } = statement {
-        return describe_subscribe(catalog, query, hints);
+    if let Statement::Subscribe { query, copy, .. } = statement {
+        return describe_subscribe(catalog, query, copy.is_some(), hints);
     }
     let Statement::Sql(stmt) = statement else {
         return Ok(describe_extension(statement));

@@ -11,28 +11,47 @@ use crate::plan::query::{describe_query, plan_query};
 use crate::plan::{Plan, StatementDesc};
 use crate::{Params, SessionCatalog, SqlError};
 
-/// Plans `SUBSCRIBE` of `query` with its `WITH` options.
+/// Plans `SUBSCRIBE` of `query` with its `WITH` options, inside `COPY ... TO STDOUT` when `copy`
+/// holds that statement's options.
 pub fn plan_subscribe(
     catalog: &dyn SessionCatalog,
     query: &ast::Query,
     options: &[(String, String)],
+    copy: Option<&[(String, String)]>,
     params: &Params,
 ) -> Result<Plan, SqlError> {
     let snapshot = snapshot_option(options)?;
+    if let Some(copy) = copy {
+        check_copy_options(copy)?;
+    }
     let (expr, desc, finishing) = plan_query(catalog, query, params)?;
     // ORDER BY without LIMIT says nothing about a stream of changes; LIMIT keeps the top rows.
     let expr = apply_finishing(expr, &finishing);
-    Ok(Plan::Subscribe { expr, desc: subscribe_desc(desc), snapshot })
+    Ok(Plan::Subscribe { expr, desc: subscribe_desc(desc), snapshot, copy: copy.is_some() })
 }
 
-/// The parameters and result columns of `SUBSCRIBE` of `query`.
+/// The parameters and result columns of `SUBSCRIBE` of `query` (none inside COPY, whose data is
+/// not a result set).
 pub fn describe_subscribe(
     catalog: &dyn SessionCatalog,
     query: &ast::Query,
+    copy: bool,
     hints: &[Option<ScalarType>],
 ) -> Result<StatementDesc, SqlError> {
     let (params, desc) = describe_query(catalog, query, hints)?;
-    Ok(StatementDesc { params, result: Some(subscribe_desc(desc)) })
+    Ok(StatementDesc { params, result: (!copy).then(|| subscribe_desc(desc)) })
+}
+
+/// COPY's options: only the text format is written.
+fn check_copy_options(options: &[(String, String)]) -> Result<(), SqlError> {
+    for (key, value) in options {
+        match (key.as_str(), value.to_lowercase().as_str()) {
+            ("format", "text") => {}
+            ("format", other) => return Err(SqlError::Unsupported(format!("COPY (SUBSCRIBE ...) in format {other}"))),
+            (other, _) => return Err(SqlError::Unsupported(format!("COPY option \"{}\"", other.to_uppercase()))),
+        }
+    }
+    Ok(())
 }
 
 /// `mz_timestamp` (the update's time, milliseconds since the Unix epoch) and `mz_diff` (how many
