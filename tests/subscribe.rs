@@ -109,8 +109,16 @@ async fn extended_protocol_without_snapshot_and_with_a_query() {
     );
     let rows = reader.query_raw(&prepared, Vec::<i32>::new()).await.expect("subscribe");
     pin_mut!(rows);
-    writer.batch_execute("INSERT INTO t VALUES (2, 'y'), (7, 'q')").await.expect("insert");
-    let row = tokio::time::timeout(ROW_WAIT, rows.next()).await.expect("a row").expect("running").expect("row");
+    // An insert may land before the subscription's start (and so in the skipped snapshot); insert
+    // again until one lands after it.
+    let deadline = tokio::time::Instant::now() + ROW_WAIT;
+    let row = loop {
+        writer.batch_execute("INSERT INTO t VALUES (2, 'y'), (7, 'q')").await.expect("insert");
+        if let Ok(row) = tokio::time::timeout(Duration::from_millis(500), rows.next()).await {
+            break row.expect("running").expect("row");
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no row within {ROW_WAIT:?}");
+    };
     // Without the snapshot, the first row is the insert, not (1, 'x').
     assert_eq!((row.get::<_, i64>(1), row.get::<_, i32>(2)), (1, 70));
 }
@@ -141,7 +149,8 @@ async fn refused_subscriptions_say_why() {
     let client = setup(&server).await;
     for (sql, code) in [
         ("SUBSCRIBE nosuch", "42P01"),
-        ("SUBSCRIBE mv WITH (PROGRESS = true)", "0A000"),
+        ("SUBSCRIBE mv WITH (UP_TO = 5)", "0A000"),
+        ("SUBSCRIBE mv WITH (PROGRESS = often)", "22023"),
         ("SUBSCRIBE mv WITH (SNAPSHOT = maybe)", "22023"),
         ("SELECT 1; SUBSCRIBE mv", "0A000"),
         ("SUBSCRIBE (SELECT a FROM)", "42601"),
@@ -201,4 +210,31 @@ async fn psql_prints_copy_subscribe_and_it_ends_with_its_inputs() {
         .expect("run psql");
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(stderr.contains("is not supported"), "psql printed {stderr:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn progress_rows_say_how_far_the_stream_is_complete() {
+    let server = TestServer::start();
+    let writer = setup(&server).await;
+    let reader = server.connect().await;
+    let stream =
+        reader.simple_query_raw("SUBSCRIBE mv WITH (SNAPSHOT = false, PROGRESS = true)").await.expect("subscribe");
+    pin_mut!(stream);
+    // Columns: mz_timestamp, mz_progressed, mz_diff, a, b. The first progress row says the
+    // subscription has started, so the insert comes after its start.
+    let first = next_row(&mut stream).await;
+    assert_eq!(first[1..], ["t", "NULL", "NULL", "NULL"], "without the snapshot, progress comes first");
+    writer.batch_execute("INSERT INTO t VALUES (9, 'n')").await.expect("insert");
+    let data = loop {
+        let row = next_row(&mut stream).await;
+        if row[1] == "f" {
+            break row;
+        }
+        assert_eq!(row[2..], ["NULL", "NULL", "NULL"], "a progress row has no data");
+    };
+    assert_eq!(data[2..], ["1", "9", "n"]);
+    let progress = next_row(&mut stream).await;
+    assert_eq!(progress[1], "t", "the insert's time is followed by a progress row: {progress:?}");
+    let (data_time, progress_time): (u64, u64) = (data[0].parse().expect("ts"), progress[0].parse().expect("ts"));
+    assert!(progress_time > data_time, "progress {progress_time} passes the update at {data_time}");
 }

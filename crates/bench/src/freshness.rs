@@ -131,10 +131,11 @@ fn snapshot(seen: &Seen) -> HashMap<u64, Instant> {
     seen.lock().map(|map| map.clone()).unwrap_or_default()
 }
 
-/// Subscribes to the view (without its snapshot), noting when each id arrives. Runs until the
+/// Subscribes to the view, noting when each id arrives. Runs until the
 /// subscription ends or it is aborted.
 async fn view_subscriber(client: tokio_postgres::Client, visible: Seen) -> Result<()> {
-    let sql = "SUBSCRIBE fresh_mv WITH (SNAPSHOT = false)";
+    // The view is empty until the first put, so its snapshot is empty too.
+    let sql = "SUBSCRIBE fresh_mv";
     let stream = client.simple_query_raw(sql).await.map_err(|e| sql_error(sql, &e))?;
     futures::pin_mut!(stream);
     while let Some(message) = stream.next().await {

@@ -208,8 +208,9 @@ impl Session {
                 crate::write::mutate(&self.client, target, selection, kind, apply).await
             }
             Plan::Select { expr, desc, finishing } => crate::read::select(&self.client, expr, desc, &finishing).await,
-            Plan::Subscribe { expr, desc, snapshot, copy } => {
-                let stream = crate::subscribe::start(&self.client, expr, snapshot, self.cancel.clone()).await?;
+            Plan::Subscribe { expr, desc, snapshot, progress, copy } => {
+                let options = crate::subscribe::Options { snapshot, progress };
+                let stream = crate::subscribe::start(&self.client, expr, options, self.cancel.clone()).await?;
                 Ok(ExecuteResponse::Subscribe { desc, stream: Box::new(stream), copy })
             }
             Plan::Explain { expr } => Ok(crate::read::explain(&self.client, &expr).await),

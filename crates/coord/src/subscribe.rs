@@ -20,8 +20,12 @@ pub struct SubscribeStream {
     subscription: Subscription,
     /// Rows at or before this time are the snapshot.
     as_of: Timestamp,
-    snapshot: bool,
+    options: Options,
+    /// The frontier the last progress row reported.
+    progressed: Option<Timestamp>,
     cancel: CancelToken,
+    /// The query's columns.
+    arity: usize,
     /// The names of the relations read, for the error when one is dropped.
     names: HashMap<GlobalId, String>,
     /// Keeps the cluster (and so the subscription's dataflows) alive while the stream is read.
@@ -30,7 +34,7 @@ pub struct SubscribeStream {
 
 impl std::fmt::Debug for SubscribeStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SubscribeStream").field("as_of", &self.as_of).field("snapshot", &self.snapshot).finish()
+        f.debug_struct("SubscribeStream").field("as_of", &self.as_of).field("options", &self.options).finish()
     }
 }
 
@@ -42,15 +46,24 @@ impl SubscribeStream {
                 batch = self.subscription.next() => batch?,
                 _ = self.cancel.canceled() => return Some(Err(CoordError::Canceled)),
             };
-            let updates = match batch {
-                Ok(updates) => updates,
+            let batch = match batch {
+                Ok(batch) => batch,
                 Err(error) => return Some(Err(self.error(error))),
             };
-            let rows: Vec<Row> = updates
+            let Options { snapshot, progress } = self.options;
+            let mut rows: Vec<Row> = batch
+                .updates
                 .into_iter()
-                .filter(|(_, time, _)| self.snapshot || *time > self.as_of)
-                .map(|(row, time, diff)| result_row(row, time, diff))
+                .filter(|(_, time, _)| snapshot || *time > self.as_of)
+                .map(|(row, time, diff)| update_row(row, time, diff, progress))
                 .collect();
+            if let (true, Some(upper)) = (progress, batch.upper) {
+                // Frontiers up to the start say nothing: the snapshot is at the start.
+                if upper > self.as_of && self.progressed.is_none_or(|p| upper > p) {
+                    self.progressed = Some(upper);
+                    rows.push(progress_row(upper, self.arity));
+                }
+            }
             if !rows.is_empty() {
                 return Some(Ok(rows));
             }
@@ -69,11 +82,20 @@ impl SubscribeStream {
     }
 }
 
-/// Starts SUBSCRIBE of `expr`, with the rows as of the start first when `snapshot`.
+/// What a subscription sends besides the changes.
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    /// The rows as of the start first.
+    pub snapshot: bool,
+    /// A progress row whenever the stream is complete up to a later time.
+    pub progress: bool,
+}
+
+/// Starts SUBSCRIBE of `expr`.
 pub async fn start(
     client: &CoordClient,
     expr: RelationExpr,
-    snapshot: bool,
+    options: Options,
     cancel: CancelToken,
 ) -> Result<SubscribeStream, CoordError> {
     let substituted = crate::introspection::substitute(client, &expr).await?;
@@ -88,13 +110,25 @@ pub async fn start(
     };
     let cluster = client.cluster()?;
     let subscription = cluster.subscribe(&expr, as_of);
-    Ok(SubscribeStream { subscription, as_of, snapshot, cancel, names, _cluster: cluster })
+    let arity = expr.arity();
+    Ok(SubscribeStream { subscription, as_of, options, progressed: None, arity, cancel, names, _cluster: cluster })
 }
 
-fn result_row(row: Row, time: Timestamp, diff: i64) -> Row {
-    let mut datums = Vec::with_capacity(row.len() + 2);
+/// `mz_timestamp`, (`mz_progressed` = false,) `mz_diff`, then the row.
+fn update_row(row: Row, time: Timestamp, diff: i64, progress: bool) -> Row {
+    let mut datums = Vec::with_capacity(row.len() + 3);
     datums.push(Datum::numeric(BigDecimal::from(time)));
+    if progress {
+        datums.push(Datum::Bool(false));
+    }
     datums.push(Datum::Int64(diff));
     datums.extend(row.into_datums());
+    Row::new(datums)
+}
+
+/// The row saying every later row has a time at or after `upper`.
+fn progress_row(upper: Timestamp, arity: usize) -> Row {
+    let mut datums = vec![Datum::numeric(BigDecimal::from(upper)), Datum::Bool(true)];
+    datums.resize(arity + 3, Datum::Null);
     Row::new(datums)
 }

@@ -229,7 +229,13 @@ impl Cluster {
             subscribers.insert(id, tx);
         }
         self.send(Command::Subscribe { subscribe_id: id, expr: expr.clone(), as_of });
-        Subscription { id, rx, merge: SubscribeMerge::new(self.workers()), shared: Arc::clone(&self.shared) }
+        Subscription {
+            id,
+            rx,
+            merge: SubscribeMerge::new(self.workers()),
+            reported: None,
+            shared: Arc::clone(&self.shared),
+        }
     }
 
     fn register_peek(&self) -> PendingPeek {
@@ -294,24 +300,40 @@ pub struct Subscription {
     id: u64,
     rx: tokio::sync::mpsc::UnboundedReceiver<WorkerBatch>,
     merge: SubscribeMerge,
+    /// The frontier last handed out.
+    reported: Option<Option<Timestamp>>,
     shared: Arc<Shared>,
 }
 
 impl Subscription {
-    /// The next non-empty batch of complete updates, ordered by time and consolidated; `None` once
-    /// every input is complete forever and everything was handed out.
-    pub async fn next(&mut self) -> Option<Result<Vec<(Row, Timestamp, Diff)>, SubscribeError>> {
+    /// The next complete updates (ordered by time, consolidated) with the frontier they complete:
+    /// returned when there are updates or the frontier moved. `None` once every input is complete
+    /// forever and everything was handed out.
+    pub async fn next(&mut self) -> Option<Result<SubscribeBatch, SubscribeError>> {
         loop {
             if self.merge.is_done() {
                 return None;
             }
             let Some(batch) = self.rx.recv().await else { return Some(Err(SubscribeError::ClusterGone)) };
-            match self.merge.absorb(batch) {
-                Ok(ready) if ready.is_empty() => continue,
-                other => return Some(other),
+            let updates = match self.merge.absorb(batch) {
+                Ok(updates) => updates,
+                Err(error) => return Some(Err(error)),
+            };
+            let upper = self.merge.upper();
+            if !updates.is_empty() || (upper.is_some() && upper != self.reported) {
+                self.reported = upper;
+                return Some(Ok(SubscribeBatch { updates, upper: upper.flatten() }));
             }
         }
     }
+}
+
+/// Updates of a subscription that are complete, and the frontier (`None`: complete forever) up
+/// to which every update was handed out.
+#[derive(Debug)]
+pub struct SubscribeBatch {
+    pub updates: Vec<(Row, Timestamp, Diff)>,
+    pub upper: Option<Timestamp>,
 }
 
 impl Drop for Subscription {

@@ -18,5 +18,5 @@ pub mod status;
 pub mod subscribe;
 mod worker;
 
-pub use cluster::{Cluster, ClusterConfig, PeekResult, Subscription};
+pub use cluster::{Cluster, ClusterConfig, PeekResult, SubscribeBatch, Subscription};
 pub use subscribe::SubscribeError;

@@ -104,8 +104,9 @@ impl SubscribeMerge {
         Ok(ready)
     }
 
-    /// The least frontier over the workers (`Some(None)`: all done), once every worker reported.
-    fn upper(&self) -> Option<Option<Timestamp>> {
+    /// The least frontier over the workers (`Some(None)`: all done), once every worker reported:
+    /// every update still to come has a time at or after it.
+    pub fn upper(&self) -> Option<Option<Timestamp>> {
         let mut least: Option<Timestamp> = None;
         for upper in &self.uppers {
             match upper {

@@ -117,12 +117,14 @@ pub enum Plan {
         finishing: RowSetFinishing,
     },
     /// SUBSCRIBE: `expr`'s rows as of the start (if `snapshot`), then every change; `desc` is the
-    /// result's shape, `mz_timestamp` and `mz_diff` before `expr`'s columns. With `copy`, the rows
-    /// go out as COPY text data (`COPY (SUBSCRIBE ...) TO STDOUT`).
+    /// result's shape, `mz_timestamp` (, `mz_progressed` with `progress`) and `mz_diff` before
+    /// `expr`'s columns. With `copy`, the rows go out as COPY text data
+    /// (`COPY (SUBSCRIBE ...) TO STDOUT`).
     Subscribe {
         expr: RelationExpr,
         desc: RelationDesc,
         snapshot: bool,
+        progress: bool,
         copy: bool,
     },
     Drop {

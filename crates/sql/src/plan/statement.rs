@@ -93,8 +93,8 @@ pub fn describe(
     statement: &Statement,
     hints: &[Option<ScalarType>],
 ) -> Result<StatementDesc, SqlError> {
-    if let Statement::Subscribe { query, copy, .. } = statement {
-        return describe_subscribe(catalog, query, copy.is_some(), hints);
+    if let Statement::Subscribe { query, options, copy } = statement {
+        return describe_subscribe(catalog, query, options, copy.is_some(), hints);
     }
     let Statement::Sql(stmt) = statement else {
         return Ok(describe_extension(statement));
