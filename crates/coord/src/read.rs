@@ -16,13 +16,19 @@ pub async fn select(
     desc: RelationDesc,
     finishing: &RowSetFinishing,
 ) -> Result<ExecuteResponse, CoordError> {
-    let ts = match complete_read_timestamp(client, &expr)? {
-        Some(ts) => ts,
-        None => read_timestamp(client)?,
-    };
+    let ts = timestamp_for(client, &expr)?;
     let rows = read_rows(client, &expr, ts).await?;
     let rows = crate::finishing::finish(rows, finishing)?;
     Ok(ExecuteResponse::Rows { desc, rows })
+}
+
+/// The time to read `expr` at: the freshest already complete one when it sees every acknowledged
+/// write, else `read_timestamp`'s.
+pub(crate) fn timestamp_for(client: &CoordClient, expr: &RelationExpr) -> Result<Timestamp, CoordError> {
+    match complete_read_timestamp(client, expr)? {
+        Some(ts) => Ok(ts),
+        None => read_timestamp(client),
+    }
 }
 
 /// Picks the read time and makes sure tables will not hold it back.
@@ -35,10 +41,7 @@ pub fn read_timestamp(client: &CoordClient) -> Result<Timestamp, CoordError> {
 /// The freshest time at which every input of `expr` is already complete, when that time sees every
 /// acknowledged write: such a read is answered without waiting for frontiers to move (the serving
 /// path). `None` sends the read to `read_timestamp`.
-pub(crate) fn complete_read_timestamp(
-    client: &CoordClient,
-    expr: &RelationExpr,
-) -> Result<Option<Timestamp>, CoordError> {
+fn complete_read_timestamp(client: &CoordClient, expr: &RelationExpr) -> Result<Option<Timestamp>, CoordError> {
     let ids = expr.depends_on();
     if ids.is_empty() {
         return Ok(None);

@@ -104,10 +104,7 @@ pub async fn start(
         let catalog = client.inner.catalog.lock().await;
         expr.depends_on().into_iter().filter_map(|id| catalog.get(id).map(|e| (id, e.name.clone()))).collect()
     };
-    let as_of = match crate::read::complete_read_timestamp(client, &expr)? {
-        Some(ts) => ts,
-        None => crate::read::read_timestamp(client)?,
-    };
+    let as_of = crate::read::timestamp_for(client, &expr)?;
     let cluster = client.cluster()?;
     let subscription = cluster.subscribe(&expr, as_of);
     let arity = expr.arity();

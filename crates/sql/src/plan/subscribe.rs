@@ -3,7 +3,8 @@
 //!
 //! This module must not run anything: the coordinator picks the start time and streams.
 
-use freshet_repr::{ColumnType, RelationDesc, ScalarType};
+use freshet_repr::strconv::parse_datum;
+use freshet_repr::{ColumnType, Datum, RelationDesc, ScalarType};
 use sqlparser::ast;
 
 use crate::plan::ddl::apply_finishing;
@@ -90,9 +91,9 @@ fn subscribe_options(options: &[(String, String)]) -> Result<SubscribeOptions, S
             "progress" => &mut parsed.progress,
             other => return Err(SqlError::Unsupported(format!("SUBSCRIBE option \"{}\"", other.to_uppercase()))),
         };
-        *slot = match value.to_lowercase().as_str() {
-            "true" | "on" | "1" => true,
-            "false" | "off" | "0" => false,
+        // PostgreSQL's boolean spellings, as a `::bool` cast accepts them.
+        *slot = match parse_datum(value, ScalarType::Bool) {
+            Ok(Datum::Bool(b)) => b,
             _ => {
                 return Err(SqlError::InvalidParameter(format!(
                     "invalid value for SUBSCRIBE option {}: \"{value}\" (expected true or false)",
