@@ -28,6 +28,9 @@ use crate::Plan;
 /// Rows per INSERT while loading.
 const BATCH: usize = 1000;
 
+/// The names of [`QUERIES`], for the command line.
+pub const QUERY_NAMES: [&str; 8] = ["q0", "q1", "q2", "q3", "q4", "q5", "q7", "q8"];
+
 /// The queries, as SQL over the three tables (states are lowercase in the generator's data).
 pub const QUERIES: [(&str, &str); 8] = [
     ("q0", "SELECT auction, bidder, price, date_time, extra FROM bid"),
@@ -84,7 +87,7 @@ pub async fn run(plan: &Plan, server: &Server, summary: &mut Summary) -> Result<
     let mut peer_runs = Vec::new();
     for run in 0..plan.runs + 1 {
         progress(&format!("nexmark: run {run}/{}: Freshet views", plan.runs));
-        let timings = time_views(&client, run).await?;
+        let timings = time_views(&client, run, &plan.nexmark_queries).await?;
         let peer_timings = match &peer {
             Some(bin) => {
                 progress(&format!("nexmark: run {run}/{}: dbsp", plan.runs));
@@ -102,7 +105,8 @@ pub async fn run(plan: &Plan, server: &Server, summary: &mut Summary) -> Result<
 
 fn report(plan: &Plan, freshet: &[Timings], peer: &[Timings], summary: &mut Summary) -> Result<()> {
     let per_worker = |seconds: f64| plan.nexmark_events as f64 / seconds / plan.workers as f64;
-    for (query, _) in QUERIES {
+    for (query, _) in QUERIES.iter().filter(|(q, _)| freshet.first().is_some_and(|t| t.contains_key(*q))) {
+        let query = *query;
         let rates: Vec<f64> = freshet.iter().filter_map(|t| t.get(query)).map(|(s, _)| per_worker(*s)).collect();
         let rows = freshet.first().and_then(|t| t.get(query)).map_or(0, |(_, rows)| *rows);
         let note = format!("{} events -> {rows} rows, / {} workers", plan.nexmark_events, plan.workers);
@@ -132,10 +136,11 @@ fn report(plan: &Plan, freshet: &[Timings], peer: &[Timings], summary: &mut Summ
     Ok(())
 }
 
-/// Builds each query's view, waits until it answers over every event, and drops it.
-async fn time_views(client: &Client, run: u32) -> Result<Timings> {
+/// Builds each chosen query's view (all when `chosen` is empty), waits until it answers over every
+/// event, and drops it.
+async fn time_views(client: &Client, run: u32, chosen: &[String]) -> Result<Timings> {
     let mut timings = Timings::new();
-    for (query, sql) in QUERIES {
+    for (query, sql) in QUERIES.iter().filter(|(q, _)| chosen.is_empty() || chosen.iter().any(|c| c == q)) {
         let view = format!("nexmark_{query}_{run}");
         let started = Instant::now();
         execute(client, &format!("CREATE MATERIALIZED VIEW {view} AS {sql}")).await?;
@@ -256,6 +261,11 @@ mod tests {
         let timings = parse_peer(&lines).unwrap();
         assert_eq!(timings["q5"], (0.5, 7));
         assert!(parse_peer(lines.lines().next().unwrap()).is_err());
+    }
+
+    #[test]
+    fn query_names_follow_the_queries() {
+        assert_eq!(QUERY_NAMES.to_vec(), QUERIES.iter().map(|(q, _)| *q).collect::<Vec<_>>());
     }
 
     #[test]

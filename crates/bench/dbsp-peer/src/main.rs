@@ -20,6 +20,11 @@ use nexmark::config::NexmarkConfig;
 use nexmark::event::Event;
 use nexmark::EventGenerator;
 
+// Feldera's pipelines run on mimalloc, and so does the freshet server: the figures compare engines,
+// not allocators.
+#[global_allocator]
+static ALLOCATOR: dbsp::mimalloc::MiMalloc = dbsp::mimalloc::MiMalloc;
+
 /// Nexmark on dbsp: prints one JSON line per query.
 #[derive(Debug, Parser)]
 struct Args {
