@@ -123,6 +123,24 @@ impl<'a> Iterator for StorageOrder<'a> {
     }
 }
 
+/// The order of two objects of equal size, or `None` when their keys differ. Records of one stream
+/// usually share their keys, and then both objects have the same storage order: the first differing
+/// value in it decides, found in one pass over the (byte-ordered) maps instead of walking storage
+/// order (which cost a fifth of a restart's time replaying JSON sources). Values under keys that come
+/// after the best difference found so far are not compared at all.
+fn cmp_objects_with_same_keys(x: &Map<String, Value>, y: &Map<String, Value>) -> Option<Ordering> {
+    let mut first: Option<(&String, &Value, &Value)> = None;
+    for ((k1, v1), (k2, v2)) in x.iter().zip(y) {
+        if k1 != k2 {
+            return None;
+        }
+        if first.is_none_or(|(k, _, _)| key_order(k1, k).is_lt()) && v1 != v2 {
+            first = Some((k1, v1, v2));
+        }
+    }
+    Some(first.map_or(Ordering::Equal, |(_, a, b)| cmp_values(a, b)))
+}
+
 fn cmp_values(a: &Value, b: &Value) -> Ordering {
     match (a, b) {
         (Value::Null, Value::Null) => Ordering::Equal,
@@ -133,11 +151,13 @@ fn cmp_values(a: &Value, b: &Value) -> Ordering {
             x.iter().zip(y).map(|(i, j)| cmp_values(i, j)).find(|o| o.is_ne()).unwrap_or(Ordering::Equal)
         }),
         (Value::Object(x), Value::Object(y)) => x.len().cmp(&y.len()).then_with(|| {
-            StorageOrder::new(x)
-                .zip(StorageOrder::new(y))
-                .map(|((k1, v1), (k2, v2))| key_order(k1, k2).then_with(|| cmp_values(v1, v2)))
-                .find(|o| o.is_ne())
-                .unwrap_or(Ordering::Equal)
+            cmp_objects_with_same_keys(x, y).unwrap_or_else(|| {
+                StorageOrder::new(x)
+                    .zip(StorageOrder::new(y))
+                    .map(|((k1, v1), (k2, v2))| key_order(k1, k2).then_with(|| cmp_values(v1, v2)))
+                    .find(|o| o.is_ne())
+                    .unwrap_or(Ordering::Equal)
+            })
         }),
         _ => type_rank(a).cmp(&type_rank(b)),
     }
@@ -275,6 +295,23 @@ mod tests {
         let docs: Vec<Value> = (1..=20).flat_map(|n| (0..6).map(move |seed| object(n, seed))).collect();
         for a in &docs {
             for b in &docs {
+                assert_eq!(cmp_values(a, b), reference_cmp(a, b), "{a} vs {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn objects_with_the_same_keys_follow_the_storage_order() {
+        // Same keys (varying in length, so byte order and storage order disagree), values that
+        // differ at one, several or no positions.
+        let keys = ["bb", "a", "ccc", "d", "ee", "f"];
+        let object = |values: [i64; 6]| {
+            Value::Object(keys.iter().zip(values).map(|(k, v)| (k.to_string(), Value::from(v))).collect())
+        };
+        let docs: Vec<Value> =
+            (0..3_i64.pow(6)).map(|n| object(std::array::from_fn(|i| n / 3_i64.pow(i as u32) % 3))).collect();
+        for a in &docs {
+            for b in docs.iter().step_by(7) {
                 assert_eq!(cmp_values(a, b), reference_cmp(a, b), "{a} vs {b}");
             }
         }
