@@ -489,7 +489,7 @@ fn render_expr<'s>(
             imports.insert(dep, import(scope, &mut maintained.traces, as_of, until));
         }
     }
-    RenderContext { scope, imports, as_of }.render(expr)
+    RenderContext::new(scope, imports, as_of).render(expr)
 }
 
 /// Arranges both collections of a rendered relation and returns their traces.

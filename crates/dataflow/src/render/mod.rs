@@ -8,12 +8,16 @@
 //! This module owns the per-operator translation only. It must not create or drop dataflows,
 //! manage traces or talk to the coordinator; `worker.rs` does that, and hands rendering the
 //! already imported inputs of a plan.
+//!
+//! Identical subtrees of one plan (a CTE referenced twice is planned once per reference) are
+//! rendered once and their collections shared, so their work is done once.
 
 mod accumulate;
 mod join;
 mod reduce;
 
-use std::collections::BTreeMap;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
 
 use differential_dataflow::operators::arrange::TraceAgent;
 use differential_dataflow::trace::implementations::KeySpine;
@@ -47,11 +51,29 @@ pub struct RenderContext<'s> {
     pub imports: BTreeMap<GlobalId, Rendered<'s>>,
     /// The time at which constants appear.
     pub as_of: Timestamp,
+    /// Subtrees already rendered in this plan, shared by later identical subtrees.
+    rendered: RefCell<HashMap<RelationExpr, Rendered<'s>>>,
 }
 
 impl<'s> RenderContext<'s> {
-    /// Renders `expr` into its ok and error collections.
+    pub fn new(scope: Scope<'s, Timestamp>, imports: BTreeMap<GlobalId, Rendered<'s>>, as_of: Timestamp) -> Self {
+        RenderContext { scope, imports, as_of, rendered: RefCell::new(HashMap::new()) }
+    }
+
+    /// Renders `expr` into its ok and error collections, reusing an identical subtree's rendering.
     pub fn render(&self, expr: &RelationExpr) -> Rendered<'s> {
+        if matches!(expr, RelationExpr::Get { .. } | RelationExpr::Constant { .. }) {
+            return self.render_node(expr);
+        }
+        if let Some(done) = self.rendered.borrow().get(expr) {
+            return done.clone();
+        }
+        let done = self.render_node(expr);
+        self.rendered.borrow_mut().insert(expr.clone(), done.clone());
+        done
+    }
+
+    fn render_node(&self, expr: &RelationExpr) -> Rendered<'s> {
         match expr {
             RelationExpr::Constant { rows, .. } => self.render_constant(rows),
             RelationExpr::Get { id, .. } => self.render_get(*id),
