@@ -27,6 +27,9 @@ pub struct SourceRecord {
     pub shard_id: String,
     /// Decimal digits, as Kinesis gives them.
     pub sequence_number: String,
+    /// As bytes, not as a sequence of `u8`: the same bincode layout (length, then the bytes), but
+    /// read with one copy instead of a visitor call per byte (5% of a restart's samples).
+    #[serde(with = "serde_bytes")]
     pub data: Vec<u8>,
 }
 
@@ -185,6 +188,23 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("freshet-source-log-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         dir
+    }
+
+    #[test]
+    fn record_data_keeps_the_layout_of_a_plain_byte_vector() {
+        // Logs written before `data` was read as bytes must still replay.
+        #[derive(Serialize, Deserialize, PartialEq, Debug)]
+        struct Before {
+            shard_id: String,
+            sequence_number: String,
+            data: Vec<u8>,
+        }
+        let data = b"{\"id\": 1}\x00\xff".to_vec();
+        let before = Before { shard_id: "s-1".into(), sequence_number: "42".into(), data: data.clone() };
+        let now = SourceRecord { shard_id: "s-1".into(), sequence_number: "42".into(), data };
+        let old_bytes = bincode::serialize(&before).unwrap();
+        assert_eq!(bincode::serialize(&now).unwrap(), old_bytes);
+        assert_eq!(bincode::deserialize::<SourceRecord>(&old_bytes).unwrap(), now);
     }
 
     #[test]
