@@ -24,6 +24,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use clap::builder::PossibleValuesParser;
 use clap::Parser;
 
 use crate::error::{BenchError, Result};
@@ -67,8 +68,8 @@ struct Args {
     /// Overrides the number of Nexmark events.
     #[arg(long)]
     nexmark_events: Option<u64>,
-    /// Comma-separated Nexmark queries to time (q0, q1, q2, q3, q4, q5, q7, q8); default all.
-    #[arg(long, value_delimiter = ',', value_parser = nexmark::QUERY_NAMES)]
+    /// Comma-separated Nexmark queries to time; default all.
+    #[arg(long, value_delimiter = ',', value_parser = PossibleValuesParser::new(nexmark::QUERIES.map(|(q, _)| q)))]
     nexmark_queries: Vec<String>,
     /// Runs the dbsp peer of the Nexmark queries even with --quick (it is a large build).
     #[arg(long)]
