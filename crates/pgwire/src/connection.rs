@@ -24,19 +24,22 @@ use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use pgwire::api::results::{FieldInfo, Response};
 use pgwire::api::stmt::{QueryParser, StoredStatement};
-use pgwire::api::store::PortalStore;
+use pgwire::api::store::{Entry, PortalStore};
 use pgwire::api::{
-    ClientInfo, ClientPortalStore, PidSecretKeyGenerator, RandomPidSecretKeyGenerator, Type, METADATA_APPLICATION_NAME,
-    METADATA_DATABASE, METADATA_USER,
+    ClientInfo, ClientPortalStore, PidSecretKeyGenerator, RandomPidSecretKeyGenerator, Type, DEFAULT_NAME,
+    METADATA_APPLICATION_NAME, METADATA_DATABASE, METADATA_USER,
 };
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::data::{NoData, ParameterDescription, RowDescription};
-use pgwire::messages::extendedquery::{Describe, TARGET_TYPE_BYTE_STATEMENT};
+use pgwire::messages::extendedquery::{
+    Bind, BindComplete, Describe, Execute, Parse, ParseComplete, TARGET_TYPE_BYTE_STATEMENT,
+};
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use tokio::sync::Mutex as AsyncMutex;
 
 use crate::cancel::{CancelRegistry, Registration};
 use crate::codec::{decode_param, WireFormat};
+use crate::deferred::DeferredFlush;
 use crate::error::{coord_error, error_info, panic_error, to_pgwire, WireError};
 use crate::response::{field_infos, format_codes, pg_type, result_formats, to_response};
 use crate::session::{SessionFactory, WireSession};
@@ -294,6 +297,63 @@ impl<F: SessionFactory> ExtendedQueryHandler for Extended<F> {
         Arc::clone(&self.0)
     }
 
+    /// pgwire's Parse, with its reply left for Sync or Flush to send (see [`DeferredFlush`]).
+    async fn on_parse<C>(&self, client: &mut C, message: Parse) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        match StoredStatement::parse(client, &message, self.query_parser()).await? {
+            Some(statement) => client.portal_store().put_statement(Arc::new(statement)),
+            None => client.portal_store().put_empty_statement(message.name.as_deref().unwrap_or(DEFAULT_NAME)),
+        }
+        client.feed(PgWireBackendMessage::ParseComplete(ParseComplete::new())).await?;
+        Ok(())
+    }
+
+    /// pgwire's Bind, with its reply left for Sync or Flush to send (see [`DeferredFlush`]).
+    async fn on_bind<C>(&self, client: &mut C, message: Bind) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let statement_name = message.statement_name.as_deref().unwrap_or(DEFAULT_NAME);
+        match client.portal_store().get_statement(statement_name) {
+            Some(Entry::Value(statement)) => {
+                let portal = Portal::try_new(&message, statement)?;
+                client.portal_store().put_portal(Arc::new(portal));
+            }
+            Some(Entry::Empty) if message.parameters.is_empty() => {
+                client.portal_store().put_empty_portal(message.portal_name.as_deref().unwrap_or(DEFAULT_NAME));
+            }
+            Some(Entry::Empty) => {
+                let detail = format!(
+                    "bind message supplies {} parameters, but prepared statement {statement_name:?} requires 0",
+                    message.parameters.len()
+                );
+                return Err(PgWireError::UserError(Box::new(ErrorInfo::new("ERROR".into(), "08P01".into(), detail))));
+            }
+            None => return Err(PgWireError::StatementNotFound(statement_name.to_owned())),
+        }
+        client.feed(PgWireBackendMessage::BindComplete(BindComplete::new())).await?;
+        Ok(())
+    }
+
+    /// pgwire's Execute, with its closing reply left for Sync or Flush to send.
+    async fn on_execute<C>(&self, client: &mut C, message: Execute) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        self._on_execute(&mut DeferredFlush::new(client), message).await
+    }
+
     /// Describe of a statement answers NoData for statements without results even when they
     /// have parameters (pgwire's default would send an empty RowDescription).
     async fn on_describe<C>(&self, client: &mut C, message: Describe) -> PgWireResult<()>
@@ -303,10 +363,11 @@ impl<F: SessionFactory> ExtendedQueryHandler for Extended<F> {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
+        let client = &mut DeferredFlush::new(client);
         if message.target_type != TARGET_TYPE_BYTE_STATEMENT {
             return self._on_describe(client, message).await;
         }
-        let name = message.name.as_deref().unwrap_or(pgwire::api::DEFAULT_NAME);
+        let name = message.name.as_deref().unwrap_or(DEFAULT_NAME);
         let Some(pgwire::api::store::Entry::Value(stored)) = client.portal_store().get_statement(name) else {
             return self._on_describe(client, message).await;
         };

@@ -11,6 +11,7 @@
 mod cancel;
 mod codec;
 mod connection;
+mod deferred;
 mod error;
 mod numeric;
 mod response;

@@ -56,6 +56,8 @@ where
             client.send(PgWireBackendMessage::CopyOutResponse(response)).await?;
         }
     }
+    // The client learns at once that the subscription started, even if no change comes for a while.
+    client.flush().await?;
     let types: Vec<ScalarType> = desc.typ.columns.iter().map(|c| c.scalar_type).collect();
     let mut sent = 0;
     while let Some(batch) = stream.next().await {
