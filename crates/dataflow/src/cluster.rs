@@ -22,6 +22,9 @@ use crate::worker::Shared;
 /// How long `start` waits for the workers to come up.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Merge work an idle arrangement does per scheduling, in updates (Materialize's default).
+const IDLE_MERGE_EFFORT: isize = 1000;
+
 /// How to start the cluster.
 #[derive(Clone, Debug)]
 pub struct ClusterConfig {
@@ -66,7 +69,7 @@ impl Cluster {
         let timely = std::thread::Builder::new()
             .name("freshet-timely".into())
             .spawn(move || {
-                let guards = timely::execute(timely::Config::process(workers), move |worker| {
+                let guards = timely::execute(timely_config(workers), move |worker| {
                     let index = worker.index();
                     let receiver = receivers.lock().ok().and_then(|mut r| r.get_mut(index).and_then(Option::take));
                     if let Ok(tx) = thread_tx.lock() {
@@ -259,6 +262,16 @@ impl Cluster {
             tracing::error!("a timely worker panicked");
         }
     }
+}
+
+/// Timely's configuration for `workers` threads in this process. Arrangements keep merging their
+/// batches while idle: otherwise a view that stopped changing keeps the dozen batches its last
+/// changes left, and every peek seeks in each of them.
+fn timely_config(workers: usize) -> timely::Config {
+    let mut config = timely::Config::process(workers);
+    let options = differential_dataflow::Config::default().idle_merge_effort(Some(IDLE_MERGE_EFFORT));
+    differential_dataflow::configure(&mut config.worker, &options);
+    config
 }
 
 impl Drop for Cluster {
