@@ -12,7 +12,7 @@ use std::thread::{JoinHandle, Thread};
 use std::time::Duration;
 
 use freshet_expr::{MapFilterProject, RelationExpr};
-use freshet_repr::{DataflowError, Diff, EvalError, GlobalId, RelationDesc, Row, Timestamp};
+use freshet_repr::{DataflowError, Datum, Diff, EvalError, GlobalId, RelationDesc, Row, Timestamp};
 use freshet_storage::SourceDesc;
 
 use crate::command::Command;
@@ -76,6 +76,7 @@ impl Cluster {
                         let _ = tx.send((index, std::thread::current()));
                     }
                     if let Some(receiver) = receiver {
+                        let _exit_on_panic = ExitOnPanic;
                         let context = crate::worker::WorkerContext {
                             shared: Arc::clone(&worker_shared),
                             runtime: runtime.clone(),
@@ -117,6 +118,17 @@ impl Cluster {
     /// The number of workers.
     pub fn workers(&self) -> usize {
         self.threads.len()
+    }
+
+    fn send_to(&self, worker: usize, command: Command) {
+        if let Ok(senders) = self.senders.lock() {
+            if let Some(sender) = senders.get(worker) {
+                let _ = sender.send(command);
+            }
+        }
+        if let Some(thread) = self.threads.get(worker) {
+            thread.unpark();
+        }
     }
 
     fn send(&self, command: Command) {
@@ -186,7 +198,7 @@ impl Cluster {
         let per_worker = frontiers.get(&id)?;
         per_worker
             .iter()
-            .map(|f| f.map(|(upper, _)| upper.unwrap_or(Timestamp::MAX)))
+            .map(|f| f.map(|f| f.upper.unwrap_or(Timestamp::MAX)))
             .collect::<Option<Vec<_>>>()?
             .into_iter()
             .min()
@@ -196,7 +208,7 @@ impl Cluster {
     pub fn since(&self, id: GlobalId) -> Option<Timestamp> {
         let frontiers = self.shared.frontiers.lock().ok()?;
         let per_worker = frontiers.get(&id)?;
-        per_worker.iter().map(|f| f.map(|(_, since)| since)).collect::<Option<Vec<_>>>()?.into_iter().max()
+        per_worker.iter().map(|f| f.map(|f| f.since)).collect::<Option<Vec<_>>>()?.into_iter().max()
     }
 
     /// The health of source `id`: the worst any worker reports, `None` before any worker built it.
@@ -213,8 +225,33 @@ impl Cluster {
     /// the arrangement: no dataflow is built.
     pub async fn peek_with(&self, id: GlobalId, ts: Timestamp, mfp: MapFilterProject) -> PeekResult {
         let peek = self.register_peek();
-        self.send(Command::Peek { peek_id: peek.id, id, ts, mfp });
-        peek.collect(self.workers()).await
+        let point_reader = mfp.leading_column_literal().and_then(|value| self.point_reader(id, ts, &value));
+        let command = Command::Peek { peek_id: peek.id, id, ts, mfp };
+        match point_reader {
+            Some(worker) => {
+                self.send_to(worker, command);
+                peek.collect(1).await
+            }
+            None => {
+                self.send(command);
+                peek.collect(self.workers()).await
+            }
+        }
+    }
+
+    /// The one worker to ask for the rows of `id` whose first column is `value` at `ts`: the one
+    /// holding them, provided every other worker reported its part of `id`'s errors empty through
+    /// `ts` (otherwise all are asked, and any error fails the read).
+    fn point_reader(&self, id: GlobalId, ts: Timestamp, value: &Datum) -> Option<usize> {
+        let owner = crate::peek::worker_for(value, self.workers());
+        let frontiers = self.shared.frontiers.lock().ok()?;
+        let per_worker = frontiers.get(&id)?;
+        let others_error_free = per_worker
+            .iter()
+            .enumerate()
+            .filter(|(worker, _)| *worker != owner)
+            .all(|(_, f)| f.is_some_and(|f| f.error_free && f.upper.is_none_or(|upper| upper > ts)));
+        others_error_free.then_some(owner)
     }
 
     /// Evaluates `expr` as of `ts` in a short-lived dataflow.
@@ -264,8 +301,22 @@ impl Cluster {
     }
 }
 
+/// A worker that panics leaves its peers waiting for it forever, and every later read with them:
+/// the process exits instead, so that clients see their connections close and a restart recovers
+/// from the durable logs.
+struct ExitOnPanic;
+
+impl Drop for ExitOnPanic {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            tracing::error!("a dataflow worker panicked; exiting so that a restart recovers from the durable logs");
+            std::process::exit(101);
+        }
+    }
+}
+
 /// Timely's configuration for `workers` threads in this process. Arrangements keep merging their
-/// batches while idle: otherwise a view that stopped changing keeps the dozen batches its last
+/// batches while idle: otherwise a view that stopped changing keeps the unmerged batches its last
 /// changes left, and every peek seeks in each of them.
 fn timely_config(workers: usize) -> timely::Config {
     let mut config = timely::Config::process(workers);

@@ -10,6 +10,7 @@ use differential_dataflow::operators::arrange::TraceAgent;
 use differential_dataflow::trace::cursor::cursor_list;
 use differential_dataflow::trace::implementations::KeySpine;
 use differential_dataflow::trace::{Cursor, TraceReader};
+use differential_dataflow::Hashable;
 use freshet_expr::MapFilterProject;
 use freshet_repr::{DataflowError, Datum, Diff, EvalError, Row, Timestamp};
 use timely::progress::Antichain;
@@ -53,6 +54,15 @@ impl CollectionTraces {
         self.err.set_physical_compaction(frontier);
     }
 
+    /// Whether the error trace holds no update at all (a net-zero pair counts as an update).
+    /// Reads every span, whatever the compaction frontiers: `batches_through` asserts that the
+    /// physical frontier is not past the upper, which a collection created at a later `as_of` breaks.
+    pub fn errors_empty(&mut self) -> bool {
+        let mut empty = true;
+        self.err.map_spans(|span| empty &= !span.has_updates());
+        empty
+    }
+
     /// This worker's answer to a peek at `ts`, or `None` while `ts` is not yet complete. With
     /// `leading`, only rows whose first column equals it are read (the caller filters by it anyway).
     pub fn try_peek(&mut self, ts: Timestamp, leading: Option<&Datum>) -> Option<PeekResult> {
@@ -73,6 +83,18 @@ impl CollectionTraces {
             None => Some(Ok(read_at(&mut self.ok, ts))),
         }
     }
+}
+
+/// What distributes a row among workers in every collection's arrangement: its first datum.
+pub fn leading_hash(row: &Row) -> u64 {
+    row.get(0).map_or(0, Hashable::hashed)
+}
+
+/// The worker whose part of each arrangement holds every row whose first datum is `value`
+/// (timely's exchange sends hash `h` to worker `h % peers`).
+pub fn worker_for(value: &Datum, peers: usize) -> usize {
+    let peers = peers.max(1) as u64;
+    usize::try_from(value.hashed() % peers).unwrap_or(0)
 }
 
 /// The rows of `trace` at `ts` whose first column is `value`: a seek, then a scan of that run only,

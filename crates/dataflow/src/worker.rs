@@ -2,7 +2,7 @@
 //! collection, answers peeks and compacts traces.
 //!
 //! Every worker receives the same commands in the same order and so builds the same dataflows in
-//! the same order. The loop drains commands, steps timely (parking for a bounded time when idle;
+//! the same order; only a point peek may go to the one worker that holds its rows. The loop drains commands, steps timely (parking for a bounded time when idle;
 //! the handle unparks the thread when it sends a command), then retries pending peeks and
 //! publishes each collection's frontiers. Compaction: a collection's `since` trails its upper by
 //! `COMPACTION_LAG_MS` (never past a pending peek) or moves to an explicit `AllowCompaction`.
@@ -16,9 +16,12 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use differential_dataflow::input::InputSession;
+use differential_dataflow::operators::arrange::arrangement::arrange_core;
+use differential_dataflow::trace::implementations::{KeyBatcher, KeySpine};
 use freshet_expr::{MapFilterProject, RelationExpr};
 use freshet_repr::{DataflowError, Datum, Diff, EvalError, GlobalId, Row, Timestamp};
 use freshet_storage::SourceDesc;
+use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::Scope;
 use timely::progress::Antichain;
 use timely::worker::Worker;
@@ -40,13 +43,22 @@ const BUSY_PARK: Duration = Duration::from_millis(5);
 /// How often traces are compacted.
 const MAINTENANCE_INTERVAL: Duration = Duration::from_millis(50);
 
-/// A collection's `(upper, since)` on one worker; an upper of `None` means complete forever.
-pub type Frontiers = (Option<Timestamp>, Timestamp);
+/// What one worker reports about its part of one collection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Frontiers {
+    /// The least time not yet complete; `None` once complete forever.
+    pub upper: Option<Timestamp>,
+    /// The earliest time still readable.
+    pub since: Timestamp,
+    /// This worker's part of the error arrangement holds no update below `upper`, so a point
+    /// read answered by another worker alone misses no error here.
+    pub error_free: bool,
+}
 
 /// State shared by the handle and all workers.
 #[derive(Default)]
 pub struct Shared {
-    /// Per collection and worker: `(upper, since)`; an upper of `None` means complete forever.
+    /// Per collection and worker: its frontiers, once the worker built the collection.
     pub frontiers: Mutex<HashMap<GlobalId, Vec<Option<Frontiers>>>>,
     /// Where each worker sends its answer to a peek.
     pub responders: Mutex<HashMap<u64, tokio::sync::mpsc::UnboundedSender<PeekResult>>>,
@@ -414,11 +426,14 @@ impl WorkerState {
     fn publish_frontiers(&mut self, index: usize, peers: usize) {
         let mut changed = Vec::new();
         for (id, maintained) in self.collections.iter_mut() {
-            let current = (maintained.traces.upper(), maintained.traces.since());
-            if maintained.published != Some(current) {
-                maintained.published = Some(current);
-                changed.push((*id, current));
+            let (upper, since) = (maintained.traces.upper(), maintained.traces.since());
+            // New errors arrive only with a new upper, so emptiness is rechecked only then.
+            if maintained.published.is_some_and(|p| (p.upper, p.since) == (upper, since)) {
+                continue;
             }
+            let current = Frontiers { upper, since, error_free: maintained.traces.errors_empty() };
+            maintained.published = Some(current);
+            changed.push((*id, current));
         }
         if changed.is_empty() {
             return;
@@ -492,9 +507,20 @@ fn render_expr<'s>(
     RenderContext::new(scope, imports, as_of).render(expr)
 }
 
-/// Arranges both collections of a rendered relation and returns their traces.
+/// Arranges both collections of a rendered relation and returns their traces. Rows are
+/// distributed by their first datum (`peek::worker_for`), so the rows a point read wants are on
+/// one worker.
 fn arrange(rendered: Rendered<'_>) -> CollectionTraces {
-    CollectionTraces { ok: rendered.ok.arrange_by_self().trace, err: rendered.err.arrange_by_self().trace }
+    let by_first_datum =
+        Exchange::new(|((row, ()), _, _): &((Row, ()), Timestamp, Diff)| crate::peek::leading_hash(row));
+    let keyed = rendered.ok.map(|row| (row, ())).inner;
+    let ok = arrange_core::<_, _, KeyBatcher<Row, Timestamp, Diff>, KeySpine<Row, Timestamp, Diff>>(
+        keyed,
+        by_first_datum,
+        "ArrangeRows",
+        KeyBatcher::new,
+    );
+    CollectionTraces { ok: ok.trace, err: rendered.err.arrange_by_self().trace }
 }
 
 /// Imports a collection's traces into `scope`, with history before `as_of` collapsed to `as_of`.
