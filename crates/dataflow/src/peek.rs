@@ -160,12 +160,14 @@ where
 /// Applies a peek's row pipeline to one worker's rows; an evaluation error fails the peek.
 pub fn apply_mfp(mfp: &MapFilterProject, answer: PeekResult) -> PeekResult {
     let rows = answer?;
-    if mfp.is_identity() {
+    let Some(arity) = rows.first().map(|(row, _)| row.len()) else { return Ok(rows) };
+    let pipeline = mfp.compile(arity);
+    if pipeline.is_identity() {
         return Ok(rows);
     }
     let mut out = Vec::with_capacity(rows.len());
     for (row, diff) in rows {
-        if let Some(row) = mfp.apply(&row)? {
+        if let Some(row) = pipeline.apply(row.datums())? {
             out.push((row, diff));
         }
     }

@@ -29,7 +29,7 @@ use timely::worker::Worker;
 use crate::cluster::PeekResult;
 use crate::command::Command;
 use crate::peek::CollectionTraces;
-use crate::render::{empty_errors, RenderContext, Rendered};
+use crate::render::{empty_errors, Import, RenderContext, Rendered};
 use crate::source::{forget_clock, render_durable_source, ClockBoard, PeerClock, Persistence, SourceToken};
 use crate::status::StatusReporter;
 use crate::subscribe::{render_sink, SubscribeError, SubscribeSender, SubscriberBoard, WorkerBatch};
@@ -529,10 +529,10 @@ fn import<'s>(
     traces: &mut CollectionTraces,
     as_of: Timestamp,
     until: Option<Timestamp>,
-) -> Rendered<'s> {
+) -> Import<'s> {
     let since = Antichain::from_elem(as_of);
     let until = until.map(Antichain::from_elem).unwrap_or_default();
     let (ok, _) = traces.ok.import_frontier_core(scope, "ImportOk", since.clone(), until.clone());
     let (err, _) = traces.err.import_frontier_core(scope, "ImportErr", since, until);
-    Rendered { ok: ok.as_collection(|row, _| row.clone()), err: err.as_collection(|error, _| error.clone()) }
+    Import { ok, err: err.as_collection(|error, _| error.clone()) }
 }

@@ -13,7 +13,7 @@ pub mod scalar;
 pub mod table_func;
 
 pub use agg::{AggregateExpr, AggregateFunc};
-pub use mfp::MapFilterProject;
+pub use mfp::{MapFilterProject, RowPipeline};
 pub use relation::{JoinKind, RelationExpr};
 pub use scalar::{ScalarExpr, TypedExpr};
 pub use table_func::TableFunc;

@@ -2,10 +2,14 @@
 //! query reading one stored collection can be answered from that collection's arrangement without
 //! building a dataflow.
 
-use freshet_repr::{Datum, EvalError, GlobalId, Row};
+use freshet_repr::{Datum, GlobalId};
 use serde::{Deserialize, Serialize};
 
 use crate::{RelationExpr, ScalarExpr};
+
+mod pipeline;
+
+pub use pipeline::RowPipeline;
 
 /// One row-at-a-time step, with `RelationExpr`'s meaning.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -25,14 +29,19 @@ impl MapFilterProject {
     /// Splits `expr` into the stored collection it reads and the row steps above it, when `expr`
     /// is only maps, filters and projections over one `Get`.
     pub fn extract(expr: &RelationExpr) -> Option<(GlobalId, MapFilterProject)> {
+        match MapFilterProject::peel(expr) {
+            (RelationExpr::Get { id, .. }, mfp) => Some((*id, mfp)),
+            _ => None,
+        }
+    }
+
+    /// Splits `expr` into the relation under its topmost maps, filters and projections, and those
+    /// steps (none when `expr` starts with another operator).
+    pub fn peel(expr: &RelationExpr) -> (&RelationExpr, MapFilterProject) {
         let mut steps = Vec::new();
         let mut current = expr;
         loop {
             match current {
-                RelationExpr::Get { id, .. } => {
-                    steps.reverse();
-                    return Some((*id, MapFilterProject { steps }));
-                }
                 RelationExpr::Map { input, scalars } => {
                     steps.push(RowStep::Map(scalars.clone()));
                     current = input;
@@ -45,9 +54,17 @@ impl MapFilterProject {
                     steps.push(RowStep::Project(outputs.clone()));
                     current = input;
                 }
-                _ => return None,
+                _ => {
+                    steps.reverse();
+                    return (current, MapFilterProject { steps });
+                }
             }
         }
+    }
+
+    /// The steps prepared to run on many rows of `input_arity` columns.
+    pub fn compile(&self, input_arity: usize) -> RowPipeline {
+        RowPipeline::new(self, input_arity)
     }
 
     pub fn is_identity(&self) -> bool {
@@ -65,42 +82,6 @@ impl MapFilterProject {
             }
         }
         None
-    }
-
-    /// The row after every step, `None` if a filter dropped it.
-    pub fn apply(&self, row: &Row) -> Result<Option<Row>, EvalError> {
-        if self.steps.is_empty() {
-            return Ok(Some(row.clone()));
-        }
-        let mut datums: Vec<Datum> = row.datums().to_vec();
-        for step in &self.steps {
-            match step {
-                RowStep::Map(scalars) => {
-                    for scalar in scalars {
-                        let value = scalar.eval(&datums)?;
-                        datums.push(value);
-                    }
-                }
-                RowStep::Filter(predicates) => {
-                    for predicate in predicates {
-                        if !predicate.eval(&datums)?.is_true() {
-                            return Ok(None);
-                        }
-                    }
-                }
-                RowStep::Project(outputs) => {
-                    let mut projected = Vec::with_capacity(outputs.len());
-                    for &i in outputs {
-                        let datum = datums
-                            .get(i)
-                            .ok_or_else(|| EvalError::Internal(format!("projection of missing column {i}")))?;
-                        projected.push(datum.clone());
-                    }
-                    datums = projected;
-                }
-            }
-        }
-        Ok(Some(Row::new(datums)))
     }
 }
 
@@ -120,8 +101,8 @@ fn column_zero_equals(predicate: &ScalarExpr) -> Option<Datum> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::func::BinaryFunc;
-    use freshet_repr::{ColumnType, RelationType, ScalarType};
+    use crate::func::{BinaryFunc, UnaryFunc};
+    use freshet_repr::{ColumnType, RelationType, Row, ScalarType};
 
     #[test]
     fn extracts_and_applies_steps_in_plan_order() {
@@ -133,9 +114,95 @@ mod tests {
         let (id, mfp) = MapFilterProject::extract(&expr).expect("pure row pipeline");
         assert_eq!(id, GlobalId(7));
         let row = |a, b| Row::new(vec![Datum::Int32(a), Datum::Int32(b)]);
-        assert_eq!(mfp.apply(&row(2, 9)), Ok(Some(Row::new(vec![Datum::Int32(9), Datum::Int32(2)]))));
-        assert_eq!(mfp.apply(&row(3, 9)), Ok(None));
+        let pipeline = mfp.compile(2);
+        assert_eq!(pipeline.apply(row(2, 9).datums()), Ok(Some(Row::new(vec![Datum::Int32(9), Datum::Int32(2)]))));
+        assert_eq!(pipeline.apply(row(3, 9).datums()), Ok(None));
         assert!(MapFilterProject::extract(&expr.distinct()).is_none());
+    }
+
+    #[test]
+    fn compiled_steps_renumber_columns_across_projections() {
+        let typ = RelationType::new(vec![ColumnType::new(ScalarType::Int32, false); 3]);
+        let get = RelationExpr::Get { id: GlobalId(1), typ };
+        let lit = |v| ScalarExpr::Literal(Datum::Int32(v), ScalarType::Int32);
+        let plus = |a: ScalarExpr, b: ScalarExpr| a.call_binary(b, BinaryFunc::Add);
+        // [a, b, c] -> [c, a] -> [c, a, c + a] -> [c + a + 1] twice, then a.
+        let expr = get
+            .project(vec![2, 0])
+            .map(vec![plus(ScalarExpr::Column(0), ScalarExpr::Column(1))])
+            .map(vec![plus(ScalarExpr::Column(2), lit(1))])
+            .project(vec![3, 3, 1]);
+        let (_, mfp) = MapFilterProject::extract(&expr).unwrap();
+        let pipeline = mfp.compile(3);
+        let input = [Datum::Int32(10), Datum::Int32(20), Datum::Int32(30)];
+        let expected = Row::new(vec![Datum::Int32(41), Datum::Int32(41), Datum::Int32(10)]);
+        assert_eq!(pipeline.apply(&input), Ok(Some(expected)));
+        assert!(!pipeline.is_identity());
+        assert!(MapFilterProject::default().compile(3).is_identity());
+        assert!(pipeline.apply(&input[..2]).is_err(), "a row of the wrong width is an error");
+        let past_the_end = MapFilterProject { steps: vec![RowStep::Project(vec![0, 3])] }.compile(3);
+        assert!(past_the_end.apply(&input).is_err(), "a projection past the columns is an error");
+    }
+
+    #[test]
+    fn a_filter_keeps_later_maps_from_failing_on_dropped_rows() {
+        let typ = RelationType::new(vec![ColumnType::new(ScalarType::Int32, false); 2]);
+        let get = RelationExpr::Get { id: GlobalId(1), typ };
+        let zero = ScalarExpr::Literal(Datum::Int32(0), ScalarType::Int32);
+        let nonzero = ScalarExpr::Column(1).call_binary(zero, BinaryFunc::NotEq);
+        let expr = get.filter(vec![nonzero]).map(vec![quotient()]).project(vec![2]);
+        let pipeline = MapFilterProject::extract(&expr).unwrap().1.compile(2);
+        assert_eq!(pipeline.apply(&[Datum::Int32(6), Datum::Int32(0)]), Ok(None));
+        assert_eq!(pipeline.apply(&[Datum::Int32(6), Datum::Int32(3)]), Ok(Some(Row::new(vec![Datum::Int32(2)]))));
+        let unfiltered = MapFilterProject { steps: vec![RowStep::Map(vec![quotient()])] }.compile(2);
+        assert!(unfiltered.apply(&[Datum::Int32(6), Datum::Int32(0)]).is_err());
+    }
+
+    /// `[text] -> [text::jsonb]`, then `extra` maps over `[text, doc]`, then `outputs`.
+    fn json_pipeline(extra: Vec<ScalarExpr>, outputs: Vec<usize>) -> RowPipeline {
+        let cast = ScalarExpr::Column(0).call_unary(UnaryFunc::Cast { from: ScalarType::Text, to: ScalarType::Jsonb });
+        MapFilterProject { steps: vec![RowStep::Map(vec![cast]), RowStep::Map(extra), RowStep::Project(outputs)] }
+            .compile(1)
+    }
+
+    fn get_text(key: &str) -> ScalarExpr {
+        let key = ScalarExpr::Literal(Datum::text(key), ScalarType::Text);
+        ScalarExpr::Column(1).call_binary(key, BinaryFunc::JsonGetText)
+    }
+
+    #[test]
+    fn a_jsonb_cast_read_only_by_constant_keys_parses_only_those_keys() {
+        let amount = get_text("amount").call_unary(UnaryFunc::Cast { from: ScalarType::Text, to: ScalarType::Int64 });
+        let partial = json_pipeline(vec![get_text("region"), amount.clone()], vec![2, 3]);
+        assert_eq!(partial.partial_json_casts(), 1);
+        let text = |s: &str| [Datum::text(s)];
+        let row = |region: Datum, amount: Datum| Ok(Some(Row::new(vec![region, amount])));
+        let record = r#"{"id": 1, "region": "eu", "amount": 12, "payload": {"deep": [1, 2]}}"#;
+        assert_eq!(partial.apply(&text(record)), row(Datum::text("eu"), Datum::Int64(12)));
+        // Not an object, JSON null members, missing members: what the whole document gives.
+        assert_eq!(partial.apply(&text("[1, 2]")), row(Datum::Null, Datum::Null));
+        assert_eq!(partial.apply(&text(r#"{"region": null}"#)), row(Datum::Null, Datum::Null));
+        assert_eq!(partial.apply(&[Datum::Null]), row(Datum::Null, Datum::Null));
+        // Invalid text fails as the cast does, also when the damage is in a member nobody reads.
+        let whole = json_pipeline(vec![get_text("region"), amount], vec![1, 2, 3]);
+        assert_eq!(whole.partial_json_casts(), 0, "the document itself is an output");
+        for bad in [r#"{"region": "eu", "x": tru}"#, r#"{"region": "eu"} 1"#] {
+            let expected = whole.apply(&text(bad));
+            assert!(expected.is_err());
+            assert_eq!(partial.apply(&text(bad)), expected, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_jsonb_cast_read_otherwise_is_parsed_whole() {
+        let typeof_doc = ScalarExpr::Column(1).call_unary(UnaryFunc::JsonbTypeof);
+        assert_eq!(json_pipeline(vec![get_text("a"), typeof_doc], vec![2, 3]).partial_json_casts(), 0);
+        let key_column = ScalarExpr::Column(1).call_binary(ScalarExpr::Column(0), BinaryFunc::JsonGetText);
+        assert_eq!(json_pipeline(vec![key_column], vec![2]).partial_json_casts(), 0);
+    }
+
+    fn quotient() -> ScalarExpr {
+        ScalarExpr::Column(0).call_binary(ScalarExpr::Column(1), BinaryFunc::Div)
     }
 
     #[test]

@@ -14,6 +14,10 @@ use std::sync::Arc;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Number, Value};
 
+mod keys;
+
+pub use keys::parse_object_keys;
+
 /// A JSON document. Object keys are held sorted (serde_json's map is a `BTreeMap`), so two documents
 /// that differ only in key order or white space are equal.
 #[derive(Clone, Debug)]

@@ -55,6 +55,13 @@ impl Row {
         Row { datums: indices.iter().map(|&i| self.datums[i].clone()).collect() }
     }
 
+    /// The first `at` datums and the rest (all and none when `at` is past the end).
+    pub fn split_at(self, at: usize) -> (Row, Row) {
+        let mut datums = self.datums;
+        let rest = datums.split_off(at.min(datums.len()));
+        (Row { datums }, Row { datums: rest })
+    }
+
     /// This row followed by `other`.
     pub fn concat(&self, other: &Row) -> Row {
         let mut datums = Vec::with_capacity(self.len() + other.len());

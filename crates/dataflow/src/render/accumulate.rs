@@ -9,7 +9,7 @@ use bigdecimal::BigDecimal;
 use differential_dataflow::difference::{IsZero, Multiply, Semigroup};
 use differential_dataflow::operators::CountTotal as _;
 use differential_dataflow::{AsCollection, VecCollection};
-use freshet_expr::{AggregateExpr, AggregateFunc, ScalarExpr};
+use freshet_expr::{AggregateExpr, AggregateFunc};
 use freshet_repr::{ColumnType, DataflowError, Datum, Diff, EvalError, Row, ScalarType, Timestamp};
 use serde::{Deserialize, Serialize};
 use timely::dataflow::operators::OkErr as _;
@@ -133,26 +133,14 @@ fn output_row(key: &Row, totals: &Totals, kinds: &[Accumulable]) -> Result<Row, 
     Ok(Row::new(datums))
 }
 
-fn eval_all(keys: &[ScalarExpr], args: &[ScalarExpr], row: &Row) -> Result<(Row, Vec<Datum>), EvalError> {
-    let key: Result<Row, EvalError> = keys.iter().map(|k| k.eval(row.datums())).collect();
-    let args: Result<Vec<Datum>, EvalError> = args.iter().map(|a| a.eval(row.datums())).collect();
-    Ok((key?, args?))
-}
-
-/// Groups by `group_key` and computes accumulable `aggregates` (of the given `kinds`).
-pub fn render_accumulable<'s>(
-    input: Rendered<'s>,
-    group_key: Vec<ScalarExpr>,
-    aggregates: Vec<AggregateExpr>,
-    kinds: Vec<Accumulable>,
-) -> Rendered<'s> {
-    let args: Vec<ScalarExpr> = aggregates.into_iter().map(|a| a.expr).collect();
+/// Groups rows of `[key..., argument...]` (the first `key_arity` columns are the group key) and
+/// computes the accumulable aggregates of the given `kinds`, one per argument column.
+pub fn render_accumulable<'s>(input: Rendered<'s>, key_arity: usize, kinds: Vec<Accumulable>) -> Rendered<'s> {
     let contribution_kinds = kinds.clone();
     let (keyed, eval_err) = input.ok.inner.ok_err::<Vec<_>, _, Vec<_>, _, _>(move |(row, time, diff)| {
-        let keyed = eval_all(&group_key, &args, &row)
-            .and_then(|(key, args)| Ok((key, contribution(&contribution_kinds, &args)?)));
-        match keyed {
-            Ok((key, totals)) => Ok((key, time, totals.multiply(&diff))),
+        let (key, args) = row.split_at(key_arity);
+        match contribution(&contribution_kinds, args.datums()) {
+            Ok(totals) => Ok((key, time, totals.multiply(&diff))),
             Err(error) => Err((DataflowError::from(error), time, diff)),
         }
     });

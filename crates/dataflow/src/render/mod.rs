@@ -14,6 +14,7 @@
 
 mod accumulate;
 mod join;
+mod pipeline;
 mod reduce;
 
 use std::cell::RefCell;
@@ -22,7 +23,7 @@ use std::collections::{BTreeMap, HashMap};
 use differential_dataflow::operators::arrange::TraceAgent;
 use differential_dataflow::trace::implementations::KeySpine;
 use differential_dataflow::{AsCollection, VecCollection};
-use freshet_expr::{RelationExpr, ScalarExpr, TableFunc};
+use freshet_expr::{AggregateExpr, MapFilterProject, RelationExpr, ScalarExpr, TableFunc};
 use freshet_repr::{DataflowError, Datum, Diff, EvalError, GlobalId, Row, Timestamp};
 use timely::dataflow::operators::vec::{Map as _, ToStream as _};
 use timely::dataflow::operators::OkErr as _;
@@ -37,6 +38,15 @@ pub type OkTrace = TraceAgent<KeySpine<Row, Timestamp, Diff>>;
 /// The arrangement of errors.
 pub type ErrTrace = TraceAgent<KeySpine<DataflowError, Timestamp, Diff>>;
 
+pub use pipeline::ImportedRows;
+
+/// A stored collection imported into a dataflow: its rows arranged, its errors as a collection.
+#[derive(Clone)]
+pub struct Import<'s> {
+    pub ok: ImportedRows<'s>,
+    pub err: ErrCollection<'s>,
+}
+
 /// A rendered relation: its rows and its errors.
 #[derive(Clone)]
 pub struct Rendered<'s> {
@@ -48,7 +58,7 @@ pub struct Rendered<'s> {
 pub struct RenderContext<'s> {
     pub scope: Scope<'s, Timestamp>,
     /// The collections that `Get` nodes read, already imported into `scope`.
-    pub imports: BTreeMap<GlobalId, Rendered<'s>>,
+    pub imports: BTreeMap<GlobalId, Import<'s>>,
     /// The time at which constants appear.
     pub as_of: Timestamp,
     /// Subtrees already rendered in this plan, shared by later identical subtrees.
@@ -56,13 +66,13 @@ pub struct RenderContext<'s> {
 }
 
 impl<'s> RenderContext<'s> {
-    pub fn new(scope: Scope<'s, Timestamp>, imports: BTreeMap<GlobalId, Rendered<'s>>, as_of: Timestamp) -> Self {
+    pub fn new(scope: Scope<'s, Timestamp>, imports: BTreeMap<GlobalId, Import<'s>>, as_of: Timestamp) -> Self {
         RenderContext { scope, imports, as_of, rendered: RefCell::new(HashMap::new()) }
     }
 
     /// Renders `expr` into its ok and error collections, reusing an identical subtree's rendering.
     pub fn render(&self, expr: &RelationExpr) -> Rendered<'s> {
-        if matches!(expr, RelationExpr::Get { .. } | RelationExpr::Constant { .. }) {
+        if matches!(expr, RelationExpr::Constant { .. }) {
             return self.render_node(expr);
         }
         if let Some(done) = self.rendered.borrow().get(expr) {
@@ -77,17 +87,8 @@ impl<'s> RenderContext<'s> {
         match expr {
             RelationExpr::Constant { rows, .. } => self.render_constant(rows),
             RelationExpr::Get { id, .. } => self.render_get(*id),
-            RelationExpr::Map { input, scalars } => {
-                let scalars = scalars.clone();
-                self.fallible(input, move |row| Some(eval_map(&scalars, row)))
-            }
-            RelationExpr::Filter { input, predicates } => {
-                let predicates = predicates.clone();
-                self.fallible(input, move |row| eval_filter(&predicates, row))
-            }
-            RelationExpr::Project { input, outputs } => {
-                let outputs = outputs.clone();
-                self.fallible(input, move |row| Some(project(&row, &outputs)))
+            RelationExpr::Map { .. } | RelationExpr::Filter { .. } | RelationExpr::Project { .. } => {
+                self.render_pipeline(expr)
             }
             RelationExpr::FlatMap { input, func, exprs } => {
                 let (func, exprs) = (func.clone(), exprs.clone());
@@ -106,13 +107,7 @@ impl<'s> RenderContext<'s> {
                 };
                 join::render_join(self.render(left), self.render(right), spec)
             }
-            RelationExpr::Reduce { input, group_key, aggregates } => {
-                let (group_key, aggregates) = (group_key.clone(), aggregates.clone());
-                match accumulate::accumulable(&aggregates, &input.typ().columns) {
-                    Some(kinds) => accumulate::render_accumulable(self.render(input), group_key, aggregates, kinds),
-                    None => reduce::render_reduce(self.render(input), group_key, aggregates),
-                }
-            }
+            RelationExpr::Reduce { input, group_key, aggregates } => self.render_reduce(input, group_key, aggregates),
             RelationExpr::TopK { input, group_key, order_by, limit, offset } => {
                 let spec = reduce::TopKSpec {
                     group_key: group_key.clone(),
@@ -139,14 +134,48 @@ impl<'s> RenderContext<'s> {
         }
     }
 
-    /// Renders `input`, then maps each row through `logic`: `None` drops it, `Err` reports it.
-    fn fallible<L>(&self, input: &RelationExpr, logic: L) -> Rendered<'s>
-    where
-        L: FnMut(Row) -> Option<Result<Row, DataflowError>> + 'static,
-    {
+    /// Renders the maps, filters and projections on top of `expr` as one operator; over a stored
+    /// collection, that operator reads the imported arrangement directly.
+    fn render_pipeline(&self, expr: &RelationExpr) -> Rendered<'s> {
+        let (input, mfp) = MapFilterProject::peel(expr);
+        let pipeline = mfp.compile(input.arity());
+        if let RelationExpr::Get { id, .. } = input {
+            if let Some(import) = self.imports.get(id) {
+                let (ok, err) = pipeline::over_arrangement(&import.ok, pipeline);
+                return Rendered { ok, err: import.err.clone().concat(err) };
+            }
+        }
         let input = self.render(input);
-        let (ok, err) = split(input.ok, logic);
+        if pipeline.is_identity() {
+            return input;
+        }
+        let (ok, err) = pipeline::over_collection(input.ok, pipeline);
         Rendered { ok, err: input.err.concat(err) }
+    }
+
+    /// Renders a grouped aggregation over rows of `[key..., argument...]`: the group key and the
+    /// aggregates' arguments are appended to the input as maps, so that their evaluation joins the
+    /// input's row pipeline and only those columns travel to the grouping.
+    fn render_reduce(
+        &self,
+        input: &RelationExpr,
+        group_key: &[ScalarExpr],
+        aggregates: &[AggregateExpr],
+    ) -> Rendered<'s> {
+        let arity = input.arity();
+        let scalars: Vec<ScalarExpr> =
+            group_key.iter().cloned().chain(aggregates.iter().map(|agg| agg.expr.clone())).collect();
+        let width = scalars.len();
+        let keyed = self.render(&input.clone().map(scalars).project((arity..arity + width).collect()));
+        let key_arity = group_key.len();
+        match accumulate::accumulable(aggregates, &input.typ().columns) {
+            Some(kinds) => accumulate::render_accumulable(keyed, key_arity, kinds),
+            None => reduce::render_reduce(
+                keyed,
+                key_arity,
+                aggregates.iter().map(|a| (a.func.clone(), a.distinct)).collect(),
+            ),
+        }
     }
 
     fn render_constant(&self, rows: &[(Row, Diff)]) -> Rendered<'s> {
@@ -159,7 +188,9 @@ impl<'s> RenderContext<'s> {
 
     fn render_get(&self, id: GlobalId) -> Rendered<'s> {
         match self.imports.get(&id) {
-            Some(rendered) => rendered.clone(),
+            Some(import) => {
+                Rendered { ok: import.ok.clone().as_collection(|row, ()| row.clone()), err: import.err.clone() }
+            }
             // The worker imports every dependency before rendering, so this is a planner bug; it
             // surfaces as an error in the view rather than a crash of the worker.
             None => {
@@ -204,16 +235,6 @@ where
     (ok.as_collection(), err.as_collection())
 }
 
-/// Appends one column per scalar; each scalar sees the columns appended before it.
-pub fn eval_map(scalars: &[ScalarExpr], row: Row) -> Result<Row, DataflowError> {
-    let mut datums = row.into_datums();
-    for scalar in scalars {
-        let datum = scalar.eval(&datums)?;
-        datums.push(datum);
-    }
-    Ok(Row::new(datums))
-}
-
 /// Keeps `row` when every predicate is true; the first failing predicate is an error.
 pub fn eval_filter(predicates: &[ScalarExpr], row: Row) -> Option<Result<Row, DataflowError>> {
     for predicate in predicates {
@@ -224,19 +245,6 @@ pub fn eval_filter(predicates: &[ScalarExpr], row: Row) -> Option<Result<Row, Da
         }
     }
     Some(Ok(row))
-}
-
-/// Keeps the listed columns; an index out of range is a plan bug reported as an error.
-pub fn project(row: &Row, outputs: &[usize]) -> Result<Row, DataflowError> {
-    outputs
-        .iter()
-        .map(|&i| {
-            row.get(i)
-                .cloned()
-                .ok_or_else(|| EvalError::Internal(format!("column {i} out of range for row of {}", row.len())).into())
-        })
-        .collect::<Result<Vec<Datum>, DataflowError>>()
-        .map(Row::new)
 }
 
 fn eval_flat_map(func: &TableFunc, exprs: &[ScalarExpr], row: Row) -> Vec<Result<Row, DataflowError>> {
@@ -272,14 +280,6 @@ mod tests {
     }
 
     #[test]
-    fn map_sees_columns_appended_before() {
-        let first = ScalarExpr::Column(0).call_binary(ScalarExpr::Column(1), BinaryFunc::Eq);
-        let second = ScalarExpr::Column(2).call_unary(UnaryFunc::Not);
-        let row = eval_map(&[first, second], ints(&[1, 1])).unwrap();
-        assert_eq!(row.datums()[2..], [Datum::Bool(true), Datum::Bool(false)]);
-    }
-
-    #[test]
     fn filter_keeps_only_true_and_reports_errors() {
         let is_one =
             ScalarExpr::Column(0).call_binary(ScalarExpr::Literal(Datum::Int64(1), ScalarType::Int64), BinaryFunc::Eq);
@@ -294,11 +294,9 @@ mod tests {
     }
 
     #[test]
-    fn keys_with_null_never_match_and_projection_is_checked() {
+    fn keys_with_null_never_match() {
         let keys = [ScalarExpr::Column(0), ScalarExpr::Column(1)];
         assert_eq!(eval_key(&keys, &ints(&[1, 2])).unwrap(), Some(ints(&[1, 2])));
         assert_eq!(eval_key(&keys, &Row::new(vec![Datum::Int64(1), Datum::Null])).unwrap(), None);
-        assert_eq!(project(&ints(&[1, 2, 3]), &[2, 0, 2]).unwrap(), ints(&[3, 1, 3]));
-        assert!(project(&ints(&[1]), &[1]).is_err());
     }
 }

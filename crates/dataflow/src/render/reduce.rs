@@ -8,31 +8,19 @@ use std::cmp::Ordering;
 
 use differential_dataflow::{AsCollection, VecCollection};
 use freshet_expr::relation::ColumnOrder;
-use freshet_expr::{AggregateExpr, AggregateFunc, ScalarExpr};
+use freshet_expr::AggregateFunc;
 use freshet_repr::{DataflowError, Datum, Diff, EvalError, Row, Timestamp};
-use timely::dataflow::operators::vec::Map as _;
 use timely::dataflow::operators::OkErr as _;
 
 use super::Rendered;
 
 type Keyed<'s> = VecCollection<'s, Timestamp, (Row, Row), Diff>;
 
-/// Groups by `group_key` and computes `aggregates`: output rows are key columns then aggregates.
-pub fn render_reduce<'s>(
-    input: Rendered<'s>,
-    group_key: Vec<ScalarExpr>,
-    aggregates: Vec<AggregateExpr>,
-) -> Rendered<'s> {
-    let args: Vec<ScalarExpr> = aggregates.iter().map(|a| a.expr.clone()).collect();
-    let evaluated = input.ok.inner.map(move |(row, time, diff)| (eval_all(&group_key, &args, &row), time, diff));
-    let (keyed, eval_err) = evaluated.ok_err::<Vec<_>, _, Vec<_>, _, _>(
-        |(result, time, diff): (Result<(Row, Row), DataflowError>, Timestamp, Diff)| match result {
-            Ok(pair) => Ok((pair, time, diff)),
-            Err(error) => Err((error, time, diff)),
-        },
-    );
-    let keyed: Keyed<'s> = keyed.as_collection();
-    let funcs: Vec<(AggregateFunc, bool)> = aggregates.into_iter().map(|a| (a.func, a.distinct)).collect();
+/// Groups rows of `[key..., argument...]` (the first `key_arity` columns are the group key) and
+/// computes one aggregate `(function, distinct)` per argument column: output rows are the key
+/// columns, then the aggregates.
+pub fn render_reduce(input: Rendered<'_>, key_arity: usize, funcs: Vec<(AggregateFunc, bool)>) -> Rendered<'_> {
+    let keyed: Keyed<'_> = input.ok.map(move |row| row.split_at(key_arity));
     let reduced =
         keyed.reduce(move |key: &Row, values: &[(&Row, Diff)], out: &mut Vec<(Result<Row, DataflowError>, Diff)>| {
             out.push((aggregate(key, values, &funcs), 1));
@@ -43,14 +31,7 @@ pub fn render_reduce<'s>(
             Err(error) => Err((error, time, diff)),
         },
     );
-    let err = input.err.concat(eval_err.as_collection()).concat(agg_err.as_collection());
-    Rendered { ok: ok.as_collection(), err }
-}
-
-fn eval_all(keys: &[ScalarExpr], args: &[ScalarExpr], row: &Row) -> Result<(Row, Row), DataflowError> {
-    let key: Result<Row, EvalError> = keys.iter().map(|k| k.eval(row.datums())).collect();
-    let args: Result<Row, EvalError> = args.iter().map(|a| a.eval(row.datums())).collect();
-    Ok((key?, args?))
+    Rendered { ok: ok.as_collection(), err: input.err.concat(agg_err.as_collection()) }
 }
 
 /// One group's output row: its key, then each aggregate over the group's argument values.

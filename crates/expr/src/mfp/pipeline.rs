@@ -1,0 +1,225 @@
+//! Compiled row pipelines: a `MapFilterProject` turned into steps over numbered slots, ready to
+//! run on many rows.
+//!
+//! Compiling removes the copies between steps (a projection only renumbers slots) and, where a text
+//! column is cast to jsonb only to read some of its keys, parses just those keys
+//! (`freshet_repr::jsonb::parse_object_keys`). This module must not know about dataflows: it turns
+//! one row into one row, or none.
+
+use freshet_repr::{Datum, EvalError, Row, ScalarType};
+
+use super::{MapFilterProject, RowStep};
+use crate::func::{BinaryFunc, UnaryFunc};
+use crate::ScalarExpr;
+
+/// One step of a compiled pipeline; column references are slots (see `RowPipeline`).
+#[derive(Clone, Debug)]
+enum SlotOp {
+    /// Evaluates the expression into the next slot.
+    Map(ScalarExpr),
+    /// Drops the row unless the expression is true.
+    Filter(ScalarExpr),
+    /// `cast` (of a text slot to jsonb) into the next slot, when later steps only read `keys` of
+    /// the result (with `->`/`->>`) and nothing outputs it: the document holds just those members.
+    JsonMembers { cast: ScalarExpr, keys: Vec<String> },
+}
+
+/// A `MapFilterProject` ready to run on many rows. Each row gets one slot per input column, then
+/// one per mapped scalar; a projection only renumbers which slots later steps and the output see,
+/// so nothing is copied between steps. Input columns no step reads are never copied, and each
+/// output datum is moved out of its slot at its last use.
+#[derive(Clone, Debug)]
+pub struct RowPipeline {
+    input_arity: usize,
+    /// The input columns some step or the output reads.
+    read_inputs: Vec<usize>,
+    ops: Vec<SlotOp>,
+    /// Per output column: its slot, and whether a later output column reads the same slot.
+    outputs: Vec<(usize, bool)>,
+}
+
+impl RowPipeline {
+    pub(super) fn new(mfp: &MapFilterProject, input_arity: usize) -> RowPipeline {
+        // `columns[i]` is the slot holding logical column `i` of the current step's input.
+        let mut columns: Vec<usize> = (0..input_arity).collect();
+        let mut slots = input_arity;
+        let mut ops = Vec::new();
+        let to_slots = |expr: &ScalarExpr, columns: &[usize]| {
+            let mut expr = expr.clone();
+            // A reference past the columns is a plan bug; it stays out of range and fails to evaluate.
+            expr.permute(&|i| columns.get(i).copied().unwrap_or(usize::MAX));
+            expr
+        };
+        for step in &mfp.steps {
+            match step {
+                RowStep::Map(scalars) => {
+                    for scalar in scalars {
+                        ops.push(SlotOp::Map(to_slots(scalar, &columns)));
+                        columns.push(slots);
+                        slots += 1;
+                    }
+                }
+                RowStep::Filter(predicates) => {
+                    ops.extend(predicates.iter().map(|p| SlotOp::Filter(to_slots(p, &columns))));
+                }
+                RowStep::Project(outputs) => {
+                    columns = outputs.iter().map(|&i| columns.get(i).copied().unwrap_or(usize::MAX)).collect();
+                }
+            }
+        }
+        read_only_json_members(&mut ops, input_arity, &columns);
+        let outputs = columns.iter().enumerate().map(|(i, slot)| (*slot, columns[i + 1..].contains(slot))).collect();
+        let mut read = vec![false; input_arity];
+        for op in &ops {
+            let (SlotOp::Map(expr) | SlotOp::Filter(expr) | SlotOp::JsonMembers { cast: expr, .. }) = op;
+            expr.visit(&mut |e| {
+                if let ScalarExpr::Column(i) = e {
+                    if let Some(flag) = read.get_mut(*i) {
+                        *flag = true;
+                    }
+                }
+            });
+        }
+        for slot in &columns {
+            if let Some(flag) = read.get_mut(*slot) {
+                *flag = true;
+            }
+        }
+        let read_inputs = (0..input_arity).filter(|i| read[*i]).collect();
+        RowPipeline { input_arity, read_inputs, ops, outputs }
+    }
+
+    /// How many casts to jsonb parse only the members later steps read.
+    #[cfg(test)]
+    pub(super) fn partial_json_casts(&self) -> usize {
+        self.ops.iter().filter(|op| matches!(op, SlotOp::JsonMembers { .. })).count()
+    }
+
+    /// Whether every row passes unchanged.
+    pub fn is_identity(&self) -> bool {
+        self.ops.is_empty()
+            && self.outputs.len() == self.input_arity
+            && self.outputs.iter().enumerate().all(|(i, (slot, _))| i == *slot)
+    }
+
+    /// The row after every step, `None` if a filter dropped it.
+    pub fn apply(&self, input: &[Datum]) -> Result<Option<Row>, EvalError> {
+        if input.len() != self.input_arity {
+            return Err(EvalError::Internal(format!(
+                "row of {} columns where the plan expects {}",
+                input.len(),
+                self.input_arity
+            )));
+        }
+        let mut slots: Vec<Datum> = Vec::with_capacity(self.input_arity + self.ops.len());
+        slots.resize(self.input_arity, Datum::Null);
+        for &i in &self.read_inputs {
+            slots[i] = input[i].clone();
+        }
+        for op in &self.ops {
+            match op {
+                SlotOp::Map(expr) => {
+                    let value = expr.eval(&slots)?;
+                    slots.push(value);
+                }
+                SlotOp::Filter(expr) => {
+                    if !expr.eval(&slots)?.is_true() {
+                        return Ok(None);
+                    }
+                }
+                SlotOp::JsonMembers { cast, keys } => {
+                    let value = json_members(cast, keys, &slots)?;
+                    slots.push(value);
+                }
+            }
+        }
+        let mut out = Vec::with_capacity(self.outputs.len());
+        for &(slot, read_again) in &self.outputs {
+            let datum = slots
+                .get_mut(slot)
+                .ok_or_else(|| EvalError::Internal(format!("projection of missing column {slot}")))?;
+            out.push(if read_again { datum.clone() } else { std::mem::replace(datum, Datum::Null) });
+        }
+        Ok(Some(Row::new(out)))
+    }
+}
+
+/// `cast` evaluated as a document of only `keys`; whatever the partial parse does not take (not
+/// text, not one valid object) goes through the cast itself, for its value or its error.
+fn json_members(cast: &ScalarExpr, keys: &[String], slots: &[Datum]) -> Result<Datum, EvalError> {
+    let parsed = match cast {
+        ScalarExpr::CallUnary { expr, .. } => match expr.as_ref() {
+            ScalarExpr::Column(slot) => match slots.get(*slot) {
+                Some(Datum::Text(text)) => freshet_repr::jsonb::parse_object_keys(text, keys),
+                _ => None,
+            },
+            _ => None,
+        },
+        _ => None,
+    };
+    match parsed {
+        Some(members) => Ok(Datum::Jsonb(members)),
+        None => cast.eval(slots),
+    }
+}
+
+/// Turns each map that casts a text slot to jsonb into `SlotOp::JsonMembers` when every later use
+/// of its slot reads a constant key of it and `outputs` does not hold it.
+fn read_only_json_members(ops: &mut [SlotOp], input_arity: usize, outputs: &[usize]) {
+    let mut slot = input_arity;
+    for index in 0..ops.len() {
+        let SlotOp::Map(expr) = &ops[index] else { continue };
+        let this = slot;
+        slot += 1;
+        if !is_text_slot_to_jsonb(expr) || outputs.contains(&this) {
+            continue;
+        }
+        let mut keys = Vec::new();
+        let later_uses_are_keyed = ops[index + 1..].iter().all(|op| match op {
+            SlotOp::Map(e) | SlotOp::Filter(e) | SlotOp::JsonMembers { cast: e, .. } => {
+                only_keyed_reads(e, this, &mut keys)
+            }
+        });
+        if later_uses_are_keyed {
+            let cast = expr.clone();
+            ops[index] = SlotOp::JsonMembers { cast, keys };
+        }
+    }
+}
+
+fn is_text_slot_to_jsonb(expr: &ScalarExpr) -> bool {
+    match expr {
+        ScalarExpr::CallUnary { func: UnaryFunc::Cast { from: ScalarType::Text, to: ScalarType::Jsonb }, expr } => {
+            matches!(expr.as_ref(), ScalarExpr::Column(_))
+        }
+        _ => false,
+    }
+}
+
+/// Whether `expr` reads `slot` only as `slot -> 'key'` or `slot ->> 'key'` with constant text keys,
+/// collecting those keys.
+fn only_keyed_reads(expr: &ScalarExpr, slot: usize, keys: &mut Vec<String>) -> bool {
+    match expr {
+        ScalarExpr::CallBinary { func: BinaryFunc::JsonGet | BinaryFunc::JsonGetText, expr1, expr2 }
+            if **expr1 == ScalarExpr::Column(slot) =>
+        {
+            let ScalarExpr::Literal(Datum::Text(key), _) = expr2.as_ref() else { return false };
+            if !keys.contains(key) {
+                keys.push(key.clone());
+            }
+            true
+        }
+        ScalarExpr::Column(column) => *column != slot,
+        ScalarExpr::Literal(..) => true,
+        ScalarExpr::CallUnary { expr, .. } => only_keyed_reads(expr, slot, keys),
+        ScalarExpr::CallBinary { expr1, expr2, .. } => {
+            only_keyed_reads(expr1, slot, keys) && only_keyed_reads(expr2, slot, keys)
+        }
+        ScalarExpr::CallVariadic { exprs, .. } => exprs.iter().all(|e| only_keyed_reads(e, slot, keys)),
+        ScalarExpr::If { cond, then, els } => {
+            only_keyed_reads(cond, slot, keys)
+                && only_keyed_reads(then, slot, keys)
+                && only_keyed_reads(els, slot, keys)
+        }
+    }
+}

@@ -1,0 +1,113 @@
+//! Parsing only some members of a JSON object: the rest of the text is checked for syntax and
+//! skipped, never built. A query that reads `doc->>'a'` and `doc->>'b'` of a text column cast to
+//! jsonb needs no more than that, and building the whole document (every key and value allocated,
+//! then freed) cost more than the rest of such a query together.
+
+use serde::de::{DeserializeSeed, Error as _, IgnoredAny, MapAccess, Visitor};
+use serde::Deserializer as _;
+use serde_json::{Map, Value};
+
+use super::Jsonb;
+
+/// The members of the JSON object `text` named in `keys` (the last of duplicates, as a whole parse
+/// keeps), as a document holding only them. `None` when `text` is not one valid JSON object: the
+/// caller parses it whole, for its value or for its error.
+pub fn parse_object_keys(text: &str, keys: &[String]) -> Option<Jsonb> {
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    let members = deserializer.deserialize_map(Members { keys }).ok()?;
+    deserializer.end().ok()?;
+    Some(Jsonb::new(Value::Object(members)))
+}
+
+struct Members<'k> {
+    keys: &'k [String],
+}
+
+impl<'de> Visitor<'de> for Members<'_> {
+    type Value = Map<String, Value>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Self::Value, A::Error> {
+        let mut members = Map::new();
+        while let Some(wanted) = access.next_key_seed(KeyIndex { keys: self.keys })? {
+            match wanted {
+                Some(index) => {
+                    let value: Value = access.next_value()?;
+                    let key = self.keys.get(index).ok_or_else(|| A::Error::custom("key index"))?;
+                    members.insert(key.clone(), value);
+                }
+                None => {
+                    access.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(members)
+    }
+}
+
+/// Reads a member name without allocating it: its position in `keys`, if it is one of them.
+struct KeyIndex<'k> {
+    keys: &'k [String],
+}
+
+impl<'de> DeserializeSeed<'de> for KeyIndex<'_> {
+    type Value = Option<usize>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeyIndex<'_> {
+    type Value = Option<usize>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an object key")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<Self::Value, E> {
+        Ok(self.keys.iter().position(|key| key == name))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(names: &[&str]) -> Vec<String> {
+        names.iter().map(|n| n.to_string()).collect()
+    }
+
+    fn whole(text: &str) -> Jsonb {
+        Jsonb::parse(text).unwrap()
+    }
+
+    #[test]
+    fn keeps_the_named_members_of_an_object() {
+        let text = r#"{"id": 7, "user": {"name": "a\"b"}, "tags": [1, [2]], "region": "eu", "n": 1.5e3}"#;
+        let got = parse_object_keys(text, &keys(&["region", "user", "missing"])).unwrap();
+        assert_eq!(got, whole(r#"{"region": "eu", "user": {"name": "a\"b"}}"#));
+        assert_eq!(parse_object_keys(text, &keys(&[])).unwrap(), whole("{}"));
+    }
+
+    #[test]
+    fn escaped_names_match_and_the_last_duplicate_wins() {
+        let got = parse_object_keys(r#"{"re\u0067ion": 1, "region": 2, "x": 0}"#, &keys(&["region"])).unwrap();
+        assert_eq!(got, whole(r#"{"region": 2}"#));
+        assert_eq!(whole(r#"{"region": 1, "region": 2}"#), whole(r#"{"region": 2}"#), "as a whole parse keeps");
+    }
+
+    #[test]
+    fn anything_but_one_valid_object_is_left_to_the_whole_parse() {
+        for text in ["[1, 2]", "\"s\"", "12", "null", "{\"a\": 1} x", "{\"a\": }", "{\"b\": [1,}", "", "{\"a\": 1"] {
+            assert!(parse_object_keys(text, &keys(&["a"])).is_none(), "{text}");
+        }
+        // Syntax errors in skipped members are errors too.
+        assert!(parse_object_keys(r#"{"a": 1, "b": tru}"#, &keys(&["a"])).is_none());
+        assert!(parse_object_keys(r#"{"a": 1, "b": "\q"}"#, &keys(&["a"])).is_none());
+        assert!(parse_object_keys(" {\"a\": 1} ", &keys(&["a"])).is_some(), "white space around is fine");
+    }
+}
