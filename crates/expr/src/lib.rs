@@ -15,7 +15,7 @@ pub mod table_func;
 pub use agg::{AggregateExpr, AggregateFunc};
 pub use mfp::{MapFilterProject, RowPipeline};
 pub use relation::{JoinKind, RelationExpr};
-pub use scalar::{ScalarExpr, TypedExpr};
+pub use scalar::{Columns, ScalarExpr, TypedExpr};
 pub use table_func::TableFunc;
 
 /// A failure to type an expression: an unknown function, wrong argument types, an impossible cast.

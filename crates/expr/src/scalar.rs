@@ -31,6 +31,23 @@ pub enum ScalarExpr {
     },
 }
 
+/// The columns an expression reads, by position.
+pub trait Columns {
+    fn column(&self, index: usize) -> Option<&Datum>;
+    /// How many columns there are (for error messages).
+    fn width(&self) -> usize;
+}
+
+impl Columns for [Datum] {
+    fn column(&self, index: usize) -> Option<&Datum> {
+        self.get(index)
+    }
+
+    fn width(&self) -> usize {
+        self.len()
+    }
+}
+
 /// An expression with the type it produces; what the planner passes around while typing SQL.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TypedExpr {
@@ -72,28 +89,34 @@ impl ScalarExpr {
 
     /// Evaluates the expression against `row`.
     pub fn eval(&self, row: &[Datum]) -> Result<Datum, EvalError> {
+        self.eval_in(row)
+    }
+
+    /// Evaluates the expression against columns held in any layout (a row pipeline reads its
+    /// input row in place and its computed columns beside it).
+    pub fn eval_in<C: Columns + ?Sized>(&self, row: &C) -> Result<Datum, EvalError> {
         match self {
             ScalarExpr::Column(i) => row
-                .get(*i)
+                .column(*i)
                 .cloned()
-                .ok_or_else(|| EvalError::Internal(format!("column {i} out of range for row of {}", row.len()))),
+                .ok_or_else(|| EvalError::Internal(format!("column {i} out of range for row of {}", row.width()))),
             ScalarExpr::Literal(d, _) => Ok(d.clone()),
             ScalarExpr::CallUnary { func, expr } => {
                 // A cast of a text column parses the text in place instead of copying it first.
                 if let (UnaryFunc::Cast { to, .. }, ScalarExpr::Column(i)) = (func, &**expr) {
-                    if let Some(Datum::Text(text)) = row.get(*i).filter(|_| *to != ScalarType::Text) {
+                    if let Some(Datum::Text(text)) = row.column(*i).filter(|_| *to != ScalarType::Text) {
                         return freshet_repr::strconv::parse_datum(text, *to);
                     }
                 }
-                func.eval(expr.eval(row)?)
+                func.eval(expr.eval_in(row)?)
             }
             ScalarExpr::CallBinary { func, expr1, expr2 } => func.eval(expr1, expr2, row),
             ScalarExpr::CallVariadic { func, exprs } => func.eval(exprs, row),
             ScalarExpr::If { cond, then, els } => {
-                if cond.eval(row)?.is_true() {
-                    then.eval(row)
+                if cond.eval_in(row)?.is_true() {
+                    then.eval_in(row)
                 } else {
-                    els.eval(row)
+                    els.eval_in(row)
                 }
             }
         }

@@ -22,6 +22,7 @@ pub(crate) mod typing;
 use freshet_repr::{ColumnType, Datum, EvalError, ScalarType};
 use serde::{Deserialize, Serialize};
 
+use crate::scalar::Columns;
 use crate::{ScalarExpr, TypedExpr};
 
 pub use cast::{cast_allowed, cast_datum, plan_cast};
@@ -300,14 +301,14 @@ impl UnaryFunc {
 
 impl BinaryFunc {
     /// Evaluates both arguments (lazily where SQL short-circuits) against `row`.
-    pub fn eval(&self, a: &ScalarExpr, b: &ScalarExpr, row: &[Datum]) -> Result<Datum, EvalError> {
+    pub fn eval<C: Columns + ?Sized>(&self, a: &ScalarExpr, b: &ScalarExpr, row: &C) -> Result<Datum, EvalError> {
         match self {
             BinaryFunc::And => {
-                let left = a.eval(row)?;
+                let left = a.eval_in(row)?;
                 if left == Datum::Bool(false) {
                     return Ok(left);
                 }
-                let right = b.eval(row)?;
+                let right = b.eval_in(row)?;
                 Ok(match (left, right) {
                     (_, Datum::Bool(false)) => Datum::Bool(false),
                     (Datum::Bool(true), Datum::Bool(true)) => Datum::Bool(true),
@@ -315,11 +316,11 @@ impl BinaryFunc {
                 })
             }
             BinaryFunc::Or => {
-                let left = a.eval(row)?;
+                let left = a.eval_in(row)?;
                 if left == Datum::Bool(true) {
                     return Ok(left);
                 }
-                let right = b.eval(row)?;
+                let right = b.eval_in(row)?;
                 Ok(match (left, right) {
                     (_, Datum::Bool(true)) => Datum::Bool(true),
                     (Datum::Bool(false), Datum::Bool(false)) => Datum::Bool(false),
@@ -328,13 +329,13 @@ impl BinaryFunc {
             }
             // `doc ->> 'key'`: the key is borrowed, not copied for every row.
             BinaryFunc::JsonGet | BinaryFunc::JsonGetText => match b {
-                ScalarExpr::Literal(key, _) if !key.is_null() => match a.eval(row)? {
+                ScalarExpr::Literal(key, _) if !key.is_null() => match a.eval_in(row)? {
                     Datum::Null => Ok(Datum::Null),
                     doc => jsonb::eval_binary(self, doc, key),
                 },
-                _ => self.eval_datums(a.eval(row)?, b.eval(row)?),
+                _ => self.eval_datums(a.eval_in(row)?, b.eval_in(row)?),
             },
-            _ => self.eval_datums(a.eval(row)?, b.eval(row)?),
+            _ => self.eval_datums(a.eval_in(row)?, b.eval_in(row)?),
         }
     }
 
@@ -442,18 +443,18 @@ fn three_valued(left: Datum, right: Datum, or: bool) -> Datum {
 }
 
 impl VariadicFunc {
-    pub fn eval(&self, exprs: &[ScalarExpr], row: &[Datum]) -> Result<Datum, EvalError> {
+    pub fn eval<C: Columns + ?Sized>(&self, exprs: &[ScalarExpr], row: &C) -> Result<Datum, EvalError> {
         if *self == VariadicFunc::Coalesce {
             // Lazy: later arguments are not evaluated (and cannot fail) once one is non-null.
             for expr in exprs {
-                let d = expr.eval(row)?;
+                let d = expr.eval_in(row)?;
                 if !d.is_null() {
                     return Ok(d);
                 }
             }
             return Ok(Datum::Null);
         }
-        let datums = exprs.iter().map(|e| e.eval(row)).collect::<Result<Vec<_>, _>>()?;
+        let datums = exprs.iter().map(|e| e.eval_in(row)).collect::<Result<Vec<_>, _>>()?;
         self.eval_datums(datums)
     }
 

@@ -10,7 +10,7 @@ use freshet_repr::{Datum, EvalError, Row, ScalarType};
 
 use super::{MapFilterProject, RowStep};
 use crate::func::{BinaryFunc, UnaryFunc};
-use crate::ScalarExpr;
+use crate::{Columns, ScalarExpr};
 
 /// One step of a compiled pipeline; column references are slots (see `RowPipeline`).
 #[derive(Clone, Debug)]
@@ -24,15 +24,13 @@ enum SlotOp {
     JsonMembers { cast: ScalarExpr, keys: Vec<String> },
 }
 
-/// A `MapFilterProject` ready to run on many rows. Each row gets one slot per input column, then
-/// one per mapped scalar; a projection only renumbers which slots later steps and the output see,
-/// so nothing is copied between steps. Input columns no step reads are never copied, and each
-/// output datum is moved out of its slot at its last use.
+/// A `MapFilterProject` ready to run on many rows. Each row has one slot per input column (read in
+/// place, never copied), then one per mapped scalar; a projection only renumbers which slots later
+/// steps and the output see, so nothing is copied between steps. Each output datum is copied from
+/// the input, or moved out of its computed slot at its last use.
 #[derive(Clone, Debug)]
 pub struct RowPipeline {
     input_arity: usize,
-    /// The input columns some step or the output reads.
-    read_inputs: Vec<usize>,
     ops: Vec<SlotOp>,
     /// Per output column: its slot, and whether a later output column reads the same slot.
     outputs: Vec<(usize, bool)>,
@@ -69,24 +67,7 @@ impl RowPipeline {
         }
         read_only_json_members(&mut ops, input_arity, &columns);
         let outputs = columns.iter().enumerate().map(|(i, slot)| (*slot, columns[i + 1..].contains(slot))).collect();
-        let mut read = vec![false; input_arity];
-        for op in &ops {
-            let (SlotOp::Map(expr) | SlotOp::Filter(expr) | SlotOp::JsonMembers { cast: expr, .. }) = op;
-            expr.visit(&mut |e| {
-                if let ScalarExpr::Column(i) = e {
-                    if let Some(flag) = read.get_mut(*i) {
-                        *flag = true;
-                    }
-                }
-            });
-        }
-        for slot in &columns {
-            if let Some(flag) = read.get_mut(*slot) {
-                *flag = true;
-            }
-        }
-        let read_inputs = (0..input_arity).filter(|i| read[*i]).collect();
-        RowPipeline { input_arity, read_inputs, ops, outputs }
+        RowPipeline { input_arity, ops, outputs }
     }
 
     /// How many casts to jsonb parse only the members later steps read.
@@ -111,34 +92,40 @@ impl RowPipeline {
                 self.input_arity
             )));
         }
-        let mut slots: Vec<Datum> = Vec::with_capacity(self.input_arity + self.ops.len());
-        slots.resize(self.input_arity, Datum::Null);
-        for &i in &self.read_inputs {
-            slots[i] = input[i].clone();
-        }
+        let mut computed: Vec<Datum> = Vec::with_capacity(self.ops.len());
         for op in &self.ops {
+            let slots = Slots { input, computed: &computed };
             match op {
                 SlotOp::Map(expr) => {
-                    let value = expr.eval(&slots)?;
-                    slots.push(value);
+                    let value = expr.eval_in(&slots)?;
+                    computed.push(value);
                 }
                 SlotOp::Filter(expr) => {
-                    if !expr.eval(&slots)?.is_true() {
+                    if !expr.eval_in(&slots)?.is_true() {
                         return Ok(None);
                     }
                 }
                 SlotOp::JsonMembers { cast, keys } => {
                     let value = json_members(cast, keys, &slots)?;
-                    slots.push(value);
+                    computed.push(value);
                 }
             }
         }
+        let missing = |slot| EvalError::Internal(format!("projection of missing column {slot}"));
         let mut out = Vec::with_capacity(self.outputs.len());
         for &(slot, read_again) in &self.outputs {
-            let datum = slots
-                .get_mut(slot)
-                .ok_or_else(|| EvalError::Internal(format!("projection of missing column {slot}")))?;
-            out.push(if read_again { datum.clone() } else { std::mem::replace(datum, Datum::Null) });
+            let datum = match slot.checked_sub(self.input_arity) {
+                None => input[slot].clone(),
+                Some(index) => {
+                    let datum = computed.get_mut(index).ok_or_else(|| missing(slot))?;
+                    if read_again {
+                        datum.clone()
+                    } else {
+                        std::mem::replace(datum, Datum::Null)
+                    }
+                }
+            };
+            out.push(datum);
         }
         Ok(Some(Row::new(out)))
     }
@@ -146,10 +133,10 @@ impl RowPipeline {
 
 /// `cast` evaluated as a document of only `keys`; whatever the partial parse does not take (not
 /// text, not one valid object) goes through the cast itself, for its value or its error.
-fn json_members(cast: &ScalarExpr, keys: &[String], slots: &[Datum]) -> Result<Datum, EvalError> {
+fn json_members(cast: &ScalarExpr, keys: &[String], slots: &Slots<'_>) -> Result<Datum, EvalError> {
     let parsed = match cast {
         ScalarExpr::CallUnary { expr, .. } => match expr.as_ref() {
-            ScalarExpr::Column(slot) => match slots.get(*slot) {
+            ScalarExpr::Column(slot) => match slots.column(*slot) {
                 Some(Datum::Text(text)) => freshet_repr::jsonb::parse_object_keys(text, keys),
                 _ => None,
             },
@@ -159,7 +146,26 @@ fn json_members(cast: &ScalarExpr, keys: &[String], slots: &[Datum]) -> Result<D
     };
     match parsed {
         Some(members) => Ok(Datum::Jsonb(members)),
-        None => cast.eval(slots),
+        None => cast.eval_in(slots),
+    }
+}
+
+/// A row's slots: the input row, read in place, then the values computed so far.
+struct Slots<'a> {
+    input: &'a [Datum],
+    computed: &'a [Datum],
+}
+
+impl Columns for Slots<'_> {
+    fn column(&self, index: usize) -> Option<&Datum> {
+        match index.checked_sub(self.input.len()) {
+            None => self.input.get(index),
+            Some(computed) => self.computed.get(computed),
+        }
+    }
+
+    fn width(&self) -> usize {
+        self.input.len() + self.computed.len()
     }
 }
 
