@@ -126,7 +126,7 @@ impl Plan {
             update_duration: Duration::from_secs(pick(1, 5)),
             pgbench_duration: Duration::from_secs(pick(1, 3)),
             freshness_samples: pick(50, 3_000) as u32,
-            engine_records: pick(5_000, 200_000),
+            engine_records: pick(5_000, 1_000_000),
             nexmark_events: args.nexmark_events.unwrap_or(pick(10_000, 1_000_000)).max(1),
             nexmark_queries: args.nexmark_queries.clone(),
             nexmark_peer: !quick || args.dbsp,

@@ -146,7 +146,8 @@ pub fn remove_source_logs(client: &CoordClient, id: GlobalId) -> Result<(), Coor
 
 pub fn start_view(client: &CoordClient, id: GlobalId, expr: &RelationExpr) -> Result<(), CoordError> {
     let as_of = crate::read::read_timestamp(client)?;
-    client.cluster()?.create_view(id, expr, as_of);
+    // The catalog keeps the plan as planned; what runs is optimized each time it starts.
+    client.cluster()?.create_view(id, &freshet_expr::optimize(expr.clone()), as_of);
     Ok(())
 }
 

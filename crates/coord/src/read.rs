@@ -74,6 +74,8 @@ pub async fn read_rows(
     if let Some((id, mfp)) = freshet_expr::MapFilterProject::extract(expr) {
         return Ok(cluster.peek_with(id, ts, mfp).await?);
     }
+    let optimized = freshet_expr::optimize(expr.clone());
+    let expr = &optimized;
     // Point lookups inside a larger plan are read first, so the rest runs over a few rows.
     let narrowed = crate::pushdown::seek_point_lookups(&cluster, expr, ts).await?;
     let expr = narrowed.as_ref().unwrap_or(expr);
@@ -85,7 +87,8 @@ pub async fn read_rows(
 
 pub async fn explain(client: &CoordClient, expr: &RelationExpr) -> ExecuteResponse {
     let catalog = client.inner.catalog.lock().await;
-    let text = expr.explain(&|id| catalog.get(id).map(|e| e.name.clone()));
+    // What runs: the plan after the rewrites every read and view goes through.
+    let text = freshet_expr::optimize(expr.clone()).explain(&|id| catalog.get(id).map(|e| e.name.clone()));
     ExecuteResponse::text_rows(&["QUERY PLAN"], text.lines().map(|l| vec![l.to_string()]).collect())
 }
 

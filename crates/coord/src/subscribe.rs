@@ -99,7 +99,7 @@ pub async fn start(
     cancel: CancelToken,
 ) -> Result<SubscribeStream, CoordError> {
     let substituted = crate::introspection::substitute(client, &expr).await?;
-    let expr = substituted.unwrap_or(expr);
+    let expr = freshet_expr::optimize(substituted.unwrap_or(expr));
     let names = {
         let catalog = client.inner.catalog.lock().await;
         expr.depends_on().into_iter().filter_map(|id| catalog.get(id).map(|e| (id, e.name.clone()))).collect()

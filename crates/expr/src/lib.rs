@@ -8,12 +8,14 @@ pub mod agg;
 pub mod explain;
 pub mod func;
 pub mod mfp;
+pub mod optimize;
 pub mod relation;
 pub mod scalar;
 pub mod table_func;
 
 pub use agg::{AggregateExpr, AggregateFunc};
 pub use mfp::{MapFilterProject, RowPipeline};
+pub use optimize::optimize;
 pub use relation::{JoinKind, RelationExpr};
 pub use scalar::{Columns, ScalarExpr, TypedExpr};
 pub use table_func::TableFunc;
