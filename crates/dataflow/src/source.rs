@@ -22,7 +22,7 @@ mod clock;
 mod durable;
 
 use std::collections::hash_map::DefaultHasher;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::hash::{Hash, Hasher};
 use std::rc::Rc;
 use std::str::FromStr;
@@ -37,6 +37,7 @@ use freshet_storage::{Decoder, KinesisConnection, KinesisCredentials, LogError, 
 use serde::{Deserialize, Serialize};
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::operators::generic::{source, OutputBuilderSession};
+use timely::dataflow::operators::vec::{Map as _, Partition as _, ToStream as _};
 use timely::dataflow::operators::Capability;
 use timely::dataflow::Scope;
 use timely::scheduling::SyncActivator;
@@ -125,15 +126,51 @@ pub fn render_durable_source<'s>(
         move |output: &mut Output<'_>| {
             // A failed source holds no capability and has nothing left to do.
             if state.step(&rx, output) {
-                activator.activate_after(TICK);
+                if state.replay.is_empty() {
+                    activator.activate_after(TICK);
+                } else {
+                    activator.activate();
+                }
             }
         }
     };
-    let updates = source::<_, CapacityContainerBuilder<Vec<_>>, _, _>(scope, name, builder).as_collection();
-    let ok = updates.clone().flat_map(|u| if let SourceUpdate::Row(row) = u { Some(row) } else { None });
-    let err = updates.clone().flat_map(|u| if let SourceUpdate::Error(e) = u { Some(e) } else { None });
-    let progress = updates.flat_map(|u| if let SourceUpdate::Progress(row) = u { Some(row) } else { None });
+    let updates = source::<_, CapacityContainerBuilder<Vec<_>>, _, _>(scope, name, builder);
+    // One pass moves each update to its collection; three readers of one stream would each get
+    // a copy of every batch (a replay's million rows, twice over).
+    let mut parts = updates
+        .partition(3, |update: (SourceUpdate, Timestamp, Diff)| {
+            let part = match &update.0 {
+                SourceUpdate::Row(_) => 0,
+                SourceUpdate::Error(_) => 1,
+                SourceUpdate::Progress(_) => 2,
+            };
+            (part, update)
+        })
+        .into_iter();
+    let mut next_part =
+        || parts.next().unwrap_or_else(|| Vec::<(SourceUpdate, Timestamp, Diff)>::new().to_stream(scope));
+    let (rows, errors, progress) = (next_part(), next_part(), next_part());
+    let ok = rows
+        .flat_map(|(u, t, d)| if let SourceUpdate::Row(row) = u { Some((row, t, d)) } else { None })
+        .as_collection();
+    let err = errors
+        .flat_map(|(u, t, d)| if let SourceUpdate::Error(e) = u { Some((e, t, d)) } else { None })
+        .as_collection();
+    let progress = progress
+        .flat_map(|(u, t, d)| if let SourceUpdate::Progress(row) = u { Some((row, t, d)) } else { None })
+        .as_collection();
     RenderedSource { data: Rendered { ok, err }, progress, token: SourceToken { _stop: stop_tx } }
+}
+
+/// Records replayed per operator step after a restart.
+const REPLAY_CHUNK_RECORDS: usize = 50_000;
+
+/// Whether sequence number `a` is greater than `b`. Kinesis sequence numbers are decimal digit
+/// strings: without leading zeros the longer one is greater, and equal lengths compare by bytes.
+/// Anything else compares as text; such a number is reported when it is parsed.
+fn sequence_after(a: &str, b: &str) -> bool {
+    let (a, b) = (a.trim_start_matches('0'), b.trim_start_matches('0'));
+    a.len().cmp(&b.len()).then_with(|| a.cmp(b)).is_gt()
 }
 
 /// Whether worker `index` of `peers` reads `shard_id`.
@@ -210,7 +247,7 @@ struct SourceState {
     /// Where ingested batches are committed before they are emitted; `None`: not persisted.
     log: Option<SourceLog>,
     /// Recovered batches not yet emitted (the first step emits them).
-    replay: Vec<SourceBatch>,
+    replay: VecDeque<SourceBatch>,
     /// New batches are stamped at least this (the greatest recovered timestamp).
     floor: Timestamp,
     /// Records received but not yet committed (an append failed and will be retried).
@@ -244,7 +281,7 @@ impl SourceState {
             progress: BTreeMap::new(),
             source_name,
             log: None,
-            replay: Vec::new(),
+            replay: VecDeque::new(),
             floor: 0,
             pending: Vec::new(),
             resumed: BTreeMap::new(),
@@ -260,7 +297,7 @@ impl SourceState {
     fn restore(&mut self, recovered: durable::Recovered) {
         self.floor = recovered.batches.iter().map(|b| b.ts).max().unwrap_or(0);
         self.log = Some(recovered.log);
-        self.replay = recovered.batches;
+        self.replay = recovered.batches.into();
         self.resumed = recovered.resume;
         self.ended = recovered.ended;
     }
@@ -279,7 +316,9 @@ impl SourceState {
         let failure = match &self.decoder {
             Err(message) => Some(message.clone()),
             Ok(_) => self.startup_failure.take().or_else(|| {
-                self.emit_replay(*capability.time(), &mut updates);
+                if self.emit_replay(*capability.time(), &mut updates) {
+                    return None;
+                }
                 let mut fresh = Vec::new();
                 let failure = self.ingest(rx, now, &mut fresh).err();
                 updates.extend(fresh.into_iter().map(|(u, diff)| (u, now, diff)));
@@ -295,6 +334,11 @@ impl SourceState {
             let mut session = output.session(&capability);
             session.give_iterator(updates.into_iter());
         }
+        if failure.is_none() && !self.replay.is_empty() {
+            // Replayed times are not complete until the whole replay is out.
+            self.capability = Some(capability);
+            return true;
+        }
         if failure.is_none() {
             // What was emitted at `now` is readable once every worker's capability is past it:
             // this one moves at once, the others when the clock wakes them.
@@ -308,16 +352,23 @@ impl SourceState {
         failure.is_none()
     }
 
-    /// Emits the recovered batches at their original times (never before `floor`).
-    fn emit_replay(&mut self, floor: Timestamp, updates: &mut Vec<(SourceUpdate, Timestamp, Diff)>) {
-        for batch in std::mem::take(&mut self.replay) {
+    /// Emits recovered batches at their original times (never before `floor`), about
+    /// `REPLAY_CHUNK_RECORDS` records per call; `true` while batches remain. In chunks, the
+    /// operators downstream take each part before the next is decoded: a restart's transient
+    /// memory (and the page faults of getting it) stays bounded instead of growing with the log.
+    fn emit_replay(&mut self, floor: Timestamp, updates: &mut Vec<(SourceUpdate, Timestamp, Diff)>) -> bool {
+        let mut emitted = 0;
+        while emitted < REPLAY_CHUNK_RECORDS {
+            let Some(batch) = self.replay.pop_front() else { return false };
+            emitted += batch.records.len();
+            let ts = batch.ts.max(floor);
             let mut batch_updates = Vec::new();
-            for (shard, records) in replay_records(&batch) {
+            for (shard, records) in replay_records(batch) {
                 self.handle_records(&shard, records, &mut batch_updates);
             }
-            let ts = batch.ts.max(floor);
             updates.extend(batch_updates.into_iter().map(|(u, diff)| (u, ts, diff)));
         }
+        !self.replay.is_empty()
     }
 
     /// Drains the reader's events; commits their records (if persisted) and then turns them into
@@ -412,7 +463,7 @@ impl SourceState {
 
     fn handle_records(&mut self, shard_id: &str, records: Vec<KinesisRecord>, updates: &mut Vec<(SourceUpdate, Diff)>) {
         let Ok(decoder) = &self.decoder else { return };
-        let mut greatest: Option<BigDecimal> = None;
+        let mut greatest: Option<String> = None;
         for record in records {
             match decoder.decode(&record.data) {
                 Ok(row) => updates.push((SourceUpdate::Row(row), 1)),
@@ -426,13 +477,15 @@ impl SourceState {
                     updates.push((SourceUpdate::Error(DataflowError::Decode(error)), 1));
                 }
             }
-            match BigDecimal::from_str(&record.sequence_number) {
-                Ok(seq) if greatest.as_ref().is_none_or(|g| seq > *g) => greatest = Some(seq),
-                Ok(_) => {}
-                Err(_) => tracing::warn!(sequence = %record.sequence_number, "unparsable sequence number"),
+            if greatest.as_deref().is_none_or(|g| sequence_after(&record.sequence_number, g)) {
+                greatest = Some(record.sequence_number);
             }
         }
-        let Some(seq) = greatest else { return };
+        let Some(greatest) = greatest else { return };
+        let Ok(seq) = BigDecimal::from_str(&greatest) else {
+            tracing::warn!(sequence = %greatest, "unparsable sequence number");
+            return;
+        };
         let previous = self.progress.get(shard_id);
         if previous.is_some_and(|p| *p >= seq) {
             return;

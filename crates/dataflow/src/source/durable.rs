@@ -125,19 +125,19 @@ pub fn batch_for(
 }
 
 /// Turns logged records back into reader records, grouped by shard in their logged order.
-pub fn replay_records(batch: &SourceBatch) -> Vec<ShardRecords> {
+pub fn replay_records(batch: SourceBatch) -> Vec<ShardRecords> {
     let mut groups: Vec<ShardRecords> = Vec::new();
-    for record in &batch.records {
+    for record in batch.records {
         let kinesis = KinesisRecord {
-            shard_id: record.shard_id.clone(),
-            sequence_number: record.sequence_number.clone(),
+            shard_id: record.shard_id,
+            sequence_number: record.sequence_number,
             partition_key: String::new(),
-            data: record.data.clone(),
+            data: record.data,
             arrival_ms: None,
         };
         match groups.last_mut() {
-            Some((shard, records)) if *shard == record.shard_id => records.push(kinesis),
-            _ => groups.push((record.shard_id.clone(), vec![kinesis])),
+            Some((shard, records)) if *shard == kinesis.shard_id => records.push(kinesis),
+            _ => groups.push((kinesis.shard_id.clone(), vec![kinesis])),
         }
     }
     groups

@@ -1,4 +1,4 @@
-use freshet_storage::SourceFormat;
+use freshet_storage::{SourceFormat, SourceRecord};
 
 use super::*;
 
@@ -42,6 +42,17 @@ fn records_decode_and_progress_keeps_the_greatest_sequence_number() {
     updates.clear();
     state.handle_records("shard-0", vec![record("5", b"d")], &mut updates);
     assert_eq!(updates, vec![(bytes_row(b"d"), 1)]);
+}
+
+#[test]
+fn sequence_numbers_compare_as_numbers() {
+    assert!(sequence_after("100", "99"));
+    assert!(!sequence_after("99", "100"));
+    assert!(sequence_after("0100", "99"), "leading zeros do not count");
+    assert!(!sequence_after("42", "42") && !sequence_after("042", "42"));
+    let a = "49590338271490256608559692538361571095921575989136588898";
+    let b = "49590338271490256608559692538361571095921575989136588899";
+    assert!(sequence_after(b, a) && !sequence_after(a, b));
 }
 
 #[test]
@@ -280,4 +291,44 @@ fn measure_recovery_of_a_large_log() {
         "{} records in {batches} fsynced batches: written in {write:?}; read back in {read:?}, decoded in {total:?}",
         batches * per_batch
     );
+}
+
+#[test]
+fn a_replay_comes_out_in_chunks_at_the_original_times() {
+    let batch = |ts: Timestamp, first: usize, count: usize| SourceBatch {
+        ts,
+        records: (first..first + count)
+            .map(|i| SourceRecord {
+                shard_id: "shard-0".into(),
+                sequence_number: (1000 + i).to_string(),
+                data: i.to_le_bytes().to_vec(),
+            })
+            .collect(),
+        progress: vec![("shard-0".into(), (1000 + first + count - 1).to_string())],
+        ended: Vec::new(),
+    };
+    let sizes = [REPLAY_CHUNK_RECORDS / 2, REPLAY_CHUNK_RECORDS / 2, 10];
+    let mut state = state(SourceFormat::Bytes);
+    let mut first = 0;
+    for (ts, size) in [10, 20, 30].into_iter().zip(sizes) {
+        state.replay.push_back(batch(ts, first, size));
+        first += size;
+    }
+    let mut chunks = Vec::new();
+    loop {
+        let mut updates = Vec::new();
+        let more = state.emit_replay(15, &mut updates);
+        chunks.push(updates);
+        if !more {
+            break;
+        }
+    }
+    assert_eq!(chunks.len(), 2, "two batches fill a chunk, the third comes next");
+    let rows = |chunk: &[(SourceUpdate, Timestamp, Diff)], ts: Timestamp| {
+        chunk.iter().filter(|(u, t, _)| matches!(u, SourceUpdate::Row(_)) && *t == ts).count()
+    };
+    // Times before the floor come out at the floor.
+    assert_eq!((rows(&chunks[0], 15), rows(&chunks[0], 20), rows(&chunks[1], 30)), (sizes[0], sizes[1], sizes[2]));
+    let last = (1000 + first - 1).to_string();
+    assert!(chunks[1].contains(&(progress(&last), 30, 1)), "progress follows the last record");
 }
