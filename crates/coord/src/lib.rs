@@ -70,8 +70,6 @@ impl CoordClient {
             CoordError::Storage(format!("cannot create data directory {}: {e}", config.data_dir.display()))
         })?;
         let catalog = Catalog::open(&config.data_dir)?;
-        let (table_log, batches) = TableLog::open(&config.data_dir, config.log_segment_bytes)
-            .map_err(|e| CoordError::Storage(e.to_string()))?;
         let cluster_config = ClusterConfig {
             workers: config.workers.max(1),
             runtime: tokio::runtime::Handle::current(),
@@ -79,6 +77,10 @@ impl CoordClient {
             log_segment_bytes: config.log_segment_bytes,
         };
         let cluster = Cluster::start(cluster_config).map_err(CoordError::Internal)?;
+        // The workers replay the sources' logs while this thread reads the table log.
+        recovery::start_sources(&cluster, &catalog, &config.data_dir);
+        let (table_log, batches) = TableLog::open(&config.data_dir, config.log_segment_bytes)
+            .map_err(|e| CoordError::Storage(e.to_string()))?;
         let start_ts = timestamp::now_ms().max(batches.iter().map(|b| b.ts + 1).max().unwrap_or(0));
         let inner = Inner {
             catalog: tokio::sync::Mutex::new(catalog),
