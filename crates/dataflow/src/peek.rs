@@ -44,14 +44,19 @@ impl CollectionTraces {
         ok.max(err)
     }
 
-    /// Lets both traces forget the distinction between times before `since`.
-    pub fn compact_to(&mut self, since: Timestamp) {
-        let frontier = [since];
-        let frontier = timely::progress::frontier::AntichainRef::new(&frontier);
-        self.ok.set_logical_compaction(frontier);
-        self.ok.set_physical_compaction(frontier);
-        self.err.set_logical_compaction(frontier);
-        self.err.set_physical_compaction(frontier);
+    /// Lets both traces forget the distinction between times before `since` (what reads can still
+    /// ask for) and merge their batches up to `merge_through` (at least `since`; the upper lets
+    /// every complete batch merge). A batch waits in a list that every `upper` call walks until it
+    /// may merge: with merging held back to `since`, a second of table ticks made that list long.
+    pub fn compact_to(&mut self, since: Timestamp, merge_through: Timestamp) {
+        let logical = [since];
+        let logical = timely::progress::frontier::AntichainRef::new(&logical);
+        let physical = [merge_through.max(since)];
+        let physical = timely::progress::frontier::AntichainRef::new(&physical);
+        self.ok.set_logical_compaction(logical);
+        self.ok.set_physical_compaction(physical);
+        self.err.set_logical_compaction(logical);
+        self.err.set_physical_compaction(physical);
     }
 
     /// Whether the error trace holds no update at all (a net-zero pair counts as an update).

@@ -293,7 +293,7 @@ impl WorkerState {
         let dataflow = worker.next_dataflow_index();
         let mut traces = self.build(worker, &format!("view-{id}"), expr, as_of, None);
         // Times before `as_of` hold only partial history, so they must not be readable.
-        traces.compact_to(as_of);
+        traces.compact_to(as_of, as_of);
         self.register(id, traces, dataflow);
     }
 
@@ -304,7 +304,7 @@ impl WorkerState {
         let dataflow = worker.next_dataflow_index();
         // Inputs stop at `ts + 1`, so the transient dataflow completes on its own once answered.
         let mut traces = self.build(worker, &format!("peek-{peek_id}"), expr, as_of, Some(ts.saturating_add(1)));
-        traces.compact_to(as_of);
+        traces.compact_to(as_of, as_of);
         let target = PeekTarget::Transient { traces: Box::new(traces), dataflow };
         self.pending.push(PendingPeek { peek_id, ts, target });
     }
@@ -462,9 +462,8 @@ impl WorkerState {
             if let Some(hold) = holds.get(id) {
                 target = target.min(*hold);
             }
-            if target > maintained.traces.since() {
-                maintained.traces.compact_to(target);
-            }
+            let since = target.max(maintained.traces.since());
+            maintained.traces.compact_to(since, upper);
         }
     }
 
