@@ -1,7 +1,9 @@
-//! Evaluating plans that read no relation (`SELECT 1`, `INSERT ... VALUES`) in the coordinator,
-//! without building a dataflow.
+//! Evaluating plans that read no relation (`SELECT 1`, `INSERT ... VALUES`, and what is left of a
+//! read once its point lookups became constants) in the coordinator, without building a dataflow.
+//! Grouping and DISTINCT evaluate with the same functions the dataflow uses.
 
-use freshet_expr::RelationExpr;
+use freshet_expr::agg::aggregate_group;
+use freshet_expr::{AggregateExpr, AggregateFunc, RelationExpr, ScalarExpr};
 use freshet_repr::{Datum, Diff, EvalError, Row};
 
 /// The rows of `expr` if it can be evaluated here; `None` when it needs the dataflow cluster.
@@ -9,7 +11,13 @@ pub fn try_eval(expr: &RelationExpr) -> Option<Result<Vec<(Row, Diff)>, EvalErro
     if !is_local(expr) {
         return None;
     }
-    Some(eval(expr))
+    // A plan may add and retract the same row (the default row of an aggregate without GROUP BY),
+    // and readers take negative counts as errors: such results are consolidated, as a dataflow's
+    // output is. Others keep their order (VALUES lists come back as written).
+    Some(eval(expr).map(|rows| match rows.iter().any(|(_, diff)| *diff < 0) {
+        true => consolidated(rows).collect(),
+        false => rows,
+    }))
 }
 
 fn is_local(expr: &RelationExpr) -> bool {
@@ -24,6 +32,9 @@ fn is_local(expr: &RelationExpr) -> bool {
                 | RelationExpr::FlatMap { .. }
                 | RelationExpr::Union { .. }
                 | RelationExpr::Negate { .. }
+                | RelationExpr::Reduce { .. }
+                | RelationExpr::Distinct { .. }
+                | RelationExpr::Threshold { .. }
         ) {
             local = false;
         }
@@ -83,6 +94,38 @@ fn eval(expr: &RelationExpr) -> Result<Vec<(Row, Diff)>, EvalError> {
             out
         }
         RelationExpr::Negate { input } => eval(input)?.into_iter().map(|(row, diff)| (row, -diff)).collect(),
+        RelationExpr::Reduce { input, group_key, aggregates } => reduce(eval(input)?, group_key, aggregates)?,
+        // As differential's `distinct`: every row whose multiplicity does not sum to zero, once.
+        RelationExpr::Distinct { input } => consolidated(eval(input)?).map(|(row, _)| (row, 1)).collect(),
+        RelationExpr::Threshold { input } => consolidated(eval(input)?).filter(|(_, diff)| *diff > 0).collect(),
         other => return Err(EvalError::Internal(format!("cannot evaluate {other:?} locally"))),
     })
+}
+
+fn consolidated(mut rows: Vec<(Row, Diff)>) -> impl Iterator<Item = (Row, Diff)> {
+    freshet_repr::consolidate(&mut rows);
+    rows.into_iter()
+}
+
+/// Groups `rows` by `group_key` and aggregates each group, as the dataflow's reduce does: a group
+/// whose rows all cancel out has no output row.
+fn reduce(
+    rows: Vec<(Row, Diff)>,
+    group_key: &[ScalarExpr],
+    aggregates: &[AggregateExpr],
+) -> Result<Vec<(Row, Diff)>, EvalError> {
+    let mut keyed: Vec<((Row, Row), Diff)> = Vec::with_capacity(rows.len());
+    for (row, diff) in rows {
+        let key = group_key.iter().map(|e| e.eval(row.datums())).collect::<Result<Row, _>>()?;
+        let args = aggregates.iter().map(|a| a.expr.eval(row.datums())).collect::<Result<Row, _>>()?;
+        keyed.push(((key, args), diff));
+    }
+    freshet_repr::consolidate(&mut keyed);
+    let funcs: Vec<(AggregateFunc, bool)> = aggregates.iter().map(|a| (a.func.clone(), a.distinct)).collect();
+    let mut out = Vec::new();
+    for group in keyed.chunk_by(|a, b| a.0 .0 == b.0 .0) {
+        let values: Vec<(&Row, Diff)> = group.iter().map(|((_, args), diff)| (args, *diff)).collect();
+        out.push((aggregate_group(&group[0].0 .0, &values, &funcs)?, 1));
+    }
+    Ok(out)
 }

@@ -4,7 +4,7 @@
 //! and must not depend on the order values arrive in (order-sensitive aggregates sort first).
 
 use bigdecimal::{BigDecimal, Zero};
-use freshet_repr::{ColumnType, Datum, Diff, EvalError, Interval, ScalarType, F32, F64};
+use freshet_repr::{ColumnType, Datum, Diff, EvalError, Interval, Row, ScalarType, F32, F64};
 use serde::{Deserialize, Serialize};
 
 use crate::func::arith::{int_range, numeric_div, scale_interval};
@@ -116,6 +116,33 @@ impl AggregateFunc {
             _ => Datum::Null,
         }
     }
+}
+
+/// One group's output row: its `key`, then each aggregate `(function, distinct)` over the group's
+/// argument rows (column `i` of each row is the argument of aggregate `i`). Each aggregate sees each
+/// distinct value with its multiplicity (1 for DISTINCT aggregates). Both the dataflow's reduce and
+/// the coordinator's evaluation of constant plans use this, so they cannot disagree.
+pub fn aggregate_group(key: &Row, values: &[(&Row, Diff)], funcs: &[(AggregateFunc, bool)]) -> Result<Row, EvalError> {
+    let mut datums = key.datums().to_vec();
+    for (index, (func, distinct)) in funcs.iter().enumerate() {
+        let column = values.iter().map(|(args, diff)| (args.get(index).cloned().unwrap_or(Datum::Null), *diff));
+        let mut column = consolidate_values(column.collect())?;
+        if *distinct {
+            column.iter_mut().for_each(|(_, diff)| *diff = 1);
+        }
+        datums.push(func.eval(&column)?);
+    }
+    Ok(Row::new(datums))
+}
+
+/// Sums the multiplicities of equal values; a negative total means the input retracted rows it
+/// never had, which is reported instead of aggregating nonsense.
+fn consolidate_values(mut values: Vec<(Datum, Diff)>) -> Result<Vec<(Datum, Diff)>, EvalError> {
+    freshet_repr::consolidate(&mut values);
+    if values.iter().any(|(_, diff)| *diff < 0) {
+        return Err(EvalError::Internal("negative multiplicity in aggregate input".into()));
+    }
+    Ok(values)
 }
 
 /// `bool_and` (`or == false`) / `bool_or` (`or == true`): NULL over no values.
@@ -291,6 +318,22 @@ mod tests {
 
     fn col(t: ScalarType) -> Operand {
         Operand::Typed(TypedExpr::new(ScalarExpr::Column(0), ColumnType::new(t, true)))
+    }
+
+    fn ints(values: &[i64]) -> Row {
+        values.iter().map(|v| Datum::Int64(*v)).collect()
+    }
+
+    #[test]
+    fn aggregates_see_consolidated_values_and_distinct_counts_once() {
+        // One argument column per aggregate.
+        let rows = [ints(&[5, 5]), ints(&[5, 5]), ints(&[7, 7])];
+        let values = [(&rows[0], 2), (&rows[1], -1), (&rows[2], 3)];
+        let funcs = [(AggregateFunc::Count, false), (AggregateFunc::Count, true)];
+        let result = aggregate_group(&ints(&[9]), &values, &funcs).unwrap();
+        assert_eq!(result, ints(&[9, 4, 2]));
+        let negative = [(&rows[0], -1)];
+        assert!(aggregate_group(&ints(&[9]), &negative, &funcs).is_err());
     }
 
     fn show(d: Datum) -> String {

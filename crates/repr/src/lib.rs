@@ -25,3 +25,27 @@ pub type Timestamp = u64;
 
 /// Multiplicity of an update: +1 insert, -1 delete, or a consolidated count.
 pub type Diff = i64;
+
+/// Sums the multiplicities of equal items and drops those that sum to zero; the result is sorted.
+pub fn consolidate<T: Ord>(updates: &mut Vec<(T, Diff)>) {
+    updates.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let mut merged: Vec<(T, Diff)> = Vec::with_capacity(updates.len());
+    for (item, diff) in updates.drain(..) {
+        match merged.last_mut() {
+            Some((last, total)) if *last == item => *total += diff,
+            _ => merged.push((item, diff)),
+        }
+    }
+    merged.retain(|(_, diff)| *diff != 0);
+    *updates = merged;
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn consolidate_sums_equal_items_and_drops_zeros() {
+        let mut updates = vec![("b", 2), ("a", 1), ("b", -2), ("c", 3), ("a", 4)];
+        super::consolidate(&mut updates);
+        assert_eq!(updates, vec![("a", 5), ("c", 3)]);
+    }
+}

@@ -238,18 +238,14 @@ pub fn consolidate_updates(
     live: &std::collections::BTreeSet<GlobalId>,
 ) -> Vec<(GlobalId, Row, Diff)> {
     // A sort and one merge pass: a map keyed by (table, row) cost a node per row at start-up.
-    let mut updates: Vec<(GlobalId, Row, Diff)> =
-        batches.into_iter().flat_map(|b| b.updates).filter(|(id, _, _)| live.contains(id)).collect();
-    updates.sort_unstable_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
-    let mut sums: Vec<(GlobalId, Row, Diff)> = Vec::with_capacity(updates.len());
-    for (id, row, diff) in updates {
-        match sums.last_mut() {
-            Some(last) if last.0 == id && last.1 == row => last.2 += diff,
-            _ => sums.push((id, row, diff)),
-        }
-    }
-    sums.retain(|(_, _, diff)| *diff != 0);
-    sums
+    let mut updates: Vec<((GlobalId, Row), Diff)> = batches
+        .into_iter()
+        .flat_map(|b| b.updates)
+        .filter(|(id, _, _)| live.contains(id))
+        .map(|(id, row, diff)| ((id, row), diff))
+        .collect();
+    freshet_repr::consolidate(&mut updates);
+    updates.into_iter().map(|((id, row), diff)| (id, row, diff)).collect()
 }
 
 #[cfg(test)]

@@ -7,9 +7,10 @@
 use std::cmp::Ordering;
 
 use differential_dataflow::{AsCollection, VecCollection};
+use freshet_expr::agg::aggregate_group;
 use freshet_expr::relation::ColumnOrder;
 use freshet_expr::AggregateFunc;
-use freshet_repr::{DataflowError, Datum, Diff, EvalError, Row, Timestamp};
+use freshet_repr::{DataflowError, Datum, Diff, Row, Timestamp};
 use timely::dataflow::operators::OkErr as _;
 
 use super::Rendered;
@@ -23,7 +24,7 @@ pub fn render_reduce(input: Rendered<'_>, key_arity: usize, funcs: Vec<(Aggregat
     let keyed: Keyed<'_> = input.ok.map(move |row| row.split_at(key_arity));
     let reduced =
         keyed.reduce(move |key: &Row, values: &[(&Row, Diff)], out: &mut Vec<(Result<Row, DataflowError>, Diff)>| {
-            out.push((aggregate(key, values, &funcs), 1));
+            out.push((aggregate_group(key, values, &funcs).map_err(DataflowError::from), 1));
         });
     let (ok, agg_err) = reduced.inner.ok_err::<Vec<_>, _, Vec<_>, _, _>(
         |((_key, result), time, diff): ((Row, Result<Row, DataflowError>), Timestamp, Diff)| match result {
@@ -32,38 +33,6 @@ pub fn render_reduce(input: Rendered<'_>, key_arity: usize, funcs: Vec<(Aggregat
         },
     );
     Rendered { ok: ok.as_collection(), err: input.err.concat(agg_err.as_collection()) }
-}
-
-/// One group's output row: its key, then each aggregate over the group's argument values.
-fn aggregate(key: &Row, values: &[(&Row, Diff)], funcs: &[(AggregateFunc, bool)]) -> Result<Row, DataflowError> {
-    let mut datums = key.datums().to_vec();
-    for (index, (func, distinct)) in funcs.iter().enumerate() {
-        let column = values.iter().map(|(args, diff)| (args.get(index).cloned().unwrap_or(Datum::Null), *diff));
-        let mut column = consolidate(column.collect())?;
-        if *distinct {
-            column.iter_mut().for_each(|(_, diff)| *diff = 1);
-        }
-        datums.push(func.eval(&column)?);
-    }
-    Ok(Row::new(datums))
-}
-
-/// Sums the multiplicities of equal values; a negative total means the input retracted rows it
-/// never had, which we report instead of aggregating nonsense.
-fn consolidate(mut values: Vec<(Datum, Diff)>) -> Result<Vec<(Datum, Diff)>, DataflowError> {
-    values.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut out: Vec<(Datum, Diff)> = Vec::with_capacity(values.len());
-    for (datum, diff) in values {
-        match out.last_mut() {
-            Some((last, total)) if *last == datum => *total += diff,
-            _ => out.push((datum, diff)),
-        }
-    }
-    out.retain(|(_, diff)| *diff != 0);
-    if out.iter().any(|(_, diff)| *diff < 0) {
-        return Err(EvalError::Internal("negative multiplicity in aggregate input".into()).into());
-    }
-    Ok(out)
 }
 
 /// Which rows of each group a `TopK` keeps.
@@ -177,17 +146,5 @@ mod tests {
         out.clear();
         top_k(&input, &order, None, 5, &mut out);
         assert_eq!(out, vec![(c, 1)]);
-    }
-
-    #[test]
-    fn aggregates_see_consolidated_values_and_distinct_counts_once() {
-        // One argument column per aggregate.
-        let rows = [ints(&[5, 5]), ints(&[5, 5]), ints(&[7, 7])];
-        let values = [(&rows[0], 2), (&rows[1], -1), (&rows[2], 3)];
-        let funcs = [(AggregateFunc::Count, false), (AggregateFunc::Count, true)];
-        let result = aggregate(&ints(&[9]), &values, &funcs).unwrap();
-        assert_eq!(result, ints(&[9, 4, 2]));
-        let negative = [(&rows[0], -1)];
-        assert!(aggregate(&ints(&[9]), &negative, &funcs).is_err());
     }
 }
