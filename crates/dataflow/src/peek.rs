@@ -6,6 +6,9 @@
 //! already compacted past is refused, never answered with wrong data. This module must not build
 //! dataflows or decide when peeks are issued.
 
+use std::cell::Cell;
+use std::rc::Rc;
+
 use differential_dataflow::operators::arrange::TraceAgent;
 use differential_dataflow::trace::cursor::cursor_list;
 use differential_dataflow::trace::implementations::KeySpine;
@@ -13,28 +16,33 @@ use differential_dataflow::trace::{Cursor, TraceReader};
 use differential_dataflow::Hashable;
 use freshet_expr::MapFilterProject;
 use freshet_repr::{DataflowError, Datum, Diff, EvalError, Row, Timestamp};
+use timely::dataflow::ProbeHandle;
 use timely::progress::Antichain;
 
 use crate::cluster::PeekResult;
 use crate::render::{ErrTrace, OkTrace};
 
-/// The two arrangements every collection keeps.
+/// The two arrangements every collection keeps, with what the worker asks of them every step
+/// kept cheap: probes on the arrangements' outputs say how far they are complete (a trace's own
+/// upper walks every batch it holds), and a flag says whether an error batch has been seen.
 pub struct CollectionTraces {
     pub ok: OkTrace,
     pub err: ErrTrace,
+    probes: [ProbeHandle<Timestamp>; 2],
+    errors_seen: Rc<Cell<bool>>,
 }
 
 impl CollectionTraces {
-    /// The least time not yet complete in both traces; `None` when both are complete forever.
-    pub fn upper(&mut self) -> Option<Timestamp> {
-        let mut ok = Antichain::new();
-        let mut err = Antichain::new();
-        self.ok.read_upper(&mut ok);
-        self.err.read_upper(&mut err);
-        match (ok.first().copied(), err.first().copied()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+    /// `probes` must follow the arrangements' outputs, and `errors_seen` must be set by every
+    /// error batch with updates before the error probe passes it.
+    pub fn new(ok: OkTrace, err: ErrTrace, probes: [ProbeHandle<Timestamp>; 2], errors_seen: Rc<Cell<bool>>) -> Self {
+        CollectionTraces { ok, err, probes, errors_seen }
+    }
+
+    /// The least time not yet complete in both arrangements; `None` when both are complete forever.
+    /// The probes trail the traces' own uppers by at most a step, never lead them.
+    pub fn upper(&self) -> Option<Timestamp> {
+        self.probes.iter().filter_map(|probe| probe.with_frontier(|f| f.first().copied())).min()
     }
 
     /// The earliest time the traces can still be read at.
@@ -44,28 +52,32 @@ impl CollectionTraces {
         ok.max(err)
     }
 
-    /// Lets both traces forget the distinction between times before `since` (what reads can still
-    /// ask for) and merge their batches up to `merge_through` (at least `since`; the upper lets
-    /// every complete batch merge). A batch waits in a list that every `upper` call walks until it
-    /// may merge: with merging held back to `since`, a second of table ticks made that list long.
-    pub fn compact_to(&mut self, since: Timestamp, merge_through: Timestamp) {
-        let logical = [since];
-        let logical = timely::progress::frontier::AntichainRef::new(&logical);
-        let physical = [merge_through.max(since)];
-        let physical = timely::progress::frontier::AntichainRef::new(&physical);
-        self.ok.set_logical_compaction(logical);
-        self.ok.set_physical_compaction(physical);
-        self.err.set_logical_compaction(logical);
-        self.err.set_physical_compaction(physical);
+    /// Lets both traces forget the distinction between times before `since`.
+    pub fn compact_to(&mut self, since: Timestamp) {
+        let frontier = [since];
+        let frontier = timely::progress::frontier::AntichainRef::new(&frontier);
+        self.ok.set_logical_compaction(frontier);
+        self.ok.set_physical_compaction(frontier);
+        self.err.set_logical_compaction(frontier);
+        self.err.set_physical_compaction(frontier);
     }
 
-    /// Whether the error trace holds no update at all (a net-zero pair counts as an update).
-    /// Reads every span, whatever the compaction frontiers: `batches_through` asserts that the
-    /// physical frontier is not past the upper, which a collection created at a later `as_of` breaks.
-    pub fn errors_empty(&mut self) -> bool {
-        let mut empty = true;
-        self.err.map_spans(|span| empty &= !span.has_updates());
-        empty
+    /// Whether the error collection is known to be empty through `upper()`. Once an error batch
+    /// with updates was seen this says no until `recheck_errors` finds the trace empty again.
+    pub fn errors_empty(&self) -> bool {
+        !self.errors_seen.get()
+    }
+
+    /// Clears the seen-errors flag when the error trace holds no update at all (a net-zero pair
+    /// counts as an update). Reads every span, whatever the compaction frontiers:
+    /// `batches_through` asserts that the physical frontier is not past the upper, which a
+    /// collection created at a later `as_of` breaks.
+    pub fn recheck_errors(&mut self) {
+        if self.errors_seen.get() {
+            let mut empty = true;
+            self.err.map_spans(|span| empty &= !span.has_updates());
+            self.errors_seen.set(!empty);
+        }
     }
 
     /// This worker's answer to a peek at `ts`, or `None` while `ts` is not yet complete. With

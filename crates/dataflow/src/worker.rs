@@ -10,8 +10,10 @@
 //! This module must not choose table timestamps, and owns no state shared with other workers
 //! except what is in `Shared` (frontiers and peek responders), so it could run in other processes.
 
+use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
+use std::rc::Rc;
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -22,6 +24,7 @@ use freshet_expr::{MapFilterProject, RelationExpr};
 use freshet_repr::{DataflowError, Datum, Diff, EvalError, GlobalId, Row, Timestamp};
 use freshet_storage::SourceDesc;
 use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::operators::{Inspect as _, Probe as _};
 use timely::dataflow::Scope;
 use timely::progress::Antichain;
 use timely::worker::Worker;
@@ -293,7 +296,7 @@ impl WorkerState {
         let dataflow = worker.next_dataflow_index();
         let mut traces = self.build(worker, &format!("view-{id}"), expr, as_of, None);
         // Times before `as_of` hold only partial history, so they must not be readable.
-        traces.compact_to(as_of, as_of);
+        traces.compact_to(as_of);
         self.register(id, traces, dataflow);
     }
 
@@ -304,7 +307,7 @@ impl WorkerState {
         let dataflow = worker.next_dataflow_index();
         // Inputs stop at `ts + 1`, so the transient dataflow completes on its own once answered.
         let mut traces = self.build(worker, &format!("peek-{peek_id}"), expr, as_of, Some(ts.saturating_add(1)));
-        traces.compact_to(as_of, as_of);
+        traces.compact_to(as_of);
         let target = PeekTarget::Transient { traces: Box::new(traces), dataflow };
         self.pending.push(PendingPeek { peek_id, ts, target });
     }
@@ -462,8 +465,10 @@ impl WorkerState {
             if let Some(hold) = holds.get(id) {
                 target = target.min(*hold);
             }
-            let since = target.max(maintained.traces.since());
-            maintained.traces.compact_to(since, upper);
+            if target > maintained.traces.since() {
+                maintained.traces.compact_to(target);
+            }
+            maintained.traces.recheck_errors();
         }
     }
 
@@ -519,7 +524,21 @@ fn arrange(rendered: Rendered<'_>) -> CollectionTraces {
         "ArrangeRows",
         KeyBatcher::new,
     );
-    CollectionTraces { ok: ok.trace, err: rendered.err.arrange_by_self().trace }
+    let err = rendered.err.arrange_by_self();
+    let errors_seen = Rc::new(Cell::new(false));
+    let seen = Rc::clone(&errors_seen);
+    let (ok_probe, _) = ok.stream.probe();
+    let (err_probe, _) = err
+        .stream
+        .inspect_core(move |event| {
+            if let Ok((_, batches)) = event {
+                if batches.iter().any(|span| span.has_updates()) {
+                    seen.set(true);
+                }
+            }
+        })
+        .probe();
+    CollectionTraces::new(ok.trace, err.trace, [ok_probe, err_probe], errors_seen)
 }
 
 /// Imports a collection's traces into `scope`, with history before `as_of` collapsed to `as_of`.
