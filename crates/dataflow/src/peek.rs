@@ -17,10 +17,12 @@ use differential_dataflow::Hashable;
 use freshet_expr::MapFilterProject;
 use freshet_repr::{DataflowError, Datum, Diff, EvalError, Row, Timestamp};
 use timely::dataflow::ProbeHandle;
-use timely::progress::Antichain;
 
 use crate::cluster::PeekResult;
 use crate::render::{ErrTrace, OkTrace};
+
+/// A batch of a keyed trace, as its spans hold it.
+type KeyBatch<K> = <KeySpine<K, Timestamp, Diff> as TraceReader>::Batch;
 
 /// The two arrangements every collection keeps, with what the worker asks of them every step
 /// kept cheap: probes on the arrangements' outputs say how far they are complete (a trace's own
@@ -117,10 +119,7 @@ pub fn worker_for(value: &Datum, peers: usize) -> usize {
 /// The rows of `trace` at `ts` whose first column is `value`: a seek, then a scan of that run only,
 /// since rows sort by their first datum first and a one-datum row sorts before its extensions.
 fn read_leading(trace: &mut OkTrace, ts: Timestamp, value: &Datum) -> Vec<(Row, Diff)> {
-    let mut upper = Antichain::new();
-    trace.read_upper(&mut upper);
-    let Some(batches) = trace.batches_through(upper.borrow()) else { return Vec::new() };
-    let (mut cursor, storage) = cursor_list(batches);
+    let (mut cursor, storage) = cursor_list(every_batch(trace));
     let start = Row::new(vec![value.clone()]);
     cursor.seek_key(&storage, &start);
     let mut out = Vec::new();
@@ -142,10 +141,7 @@ fn read_at<K>(trace: &mut TraceAgent<KeySpine<K, Timestamp, Diff>>, ts: Timestam
 where
     K: differential_dataflow::ExchangeData + Ord + Clone + 'static,
 {
-    let mut upper = Antichain::new();
-    trace.read_upper(&mut upper);
-    let Some(batches) = trace.batches_through(upper.borrow()) else { return Vec::new() };
-    let (mut cursor, storage) = cursor_list(batches);
+    let (mut cursor, storage) = cursor_list(every_batch(trace));
     let mut out = Vec::new();
     while let Some(key) = cursor.get_key(&storage) {
         let total = accumulate_at(&mut cursor, &storage, ts);
@@ -155,6 +151,17 @@ where
         cursor.step_key(&storage);
     }
     out
+}
+
+/// Every batch `trace` holds, through its upper, in one walk over its spans (reading the upper
+/// first and asking for the batches through it walked them twice more, cloning frontiers).
+fn every_batch<K>(trace: &TraceAgent<KeySpine<K, Timestamp, Diff>>) -> Vec<KeyBatch<K>>
+where
+    K: differential_dataflow::ExchangeData + Ord + Clone + 'static,
+{
+    let mut batches = Vec::new();
+    trace.map_spans(|span| batches.extend(span.inner.clone()));
+    batches
 }
 
 /// The multiplicity of the cursor's current key over times `<= ts`.
