@@ -15,17 +15,27 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Number, Value};
 
 mod keys;
+mod lead;
 
 pub use keys::parse_object_keys;
+use lead::Lead;
 
 /// A JSON document. Object keys are held sorted (serde_json's map is a `BTreeMap`), so two documents
 /// that differ only in key order or white space are equal.
 #[derive(Clone, Debug)]
-pub struct Jsonb(Arc<Value>);
+pub struct Jsonb(Arc<Doc>);
+
+#[derive(Debug)]
+struct Doc {
+    value: Value,
+    /// Where the document starts in the order, for comparisons that end there.
+    lead: Lead,
+}
 
 impl Jsonb {
     pub fn new(value: Value) -> Jsonb {
-        Jsonb(Arc::new(value))
+        let lead = Lead::of(&value);
+        Jsonb(Arc::new(Doc { value, lead }))
     }
 
     pub fn from_value(value: &Value) -> Jsonb {
@@ -42,17 +52,17 @@ impl Jsonb {
 
     /// The document, borrowed.
     pub fn value(&self) -> &Value {
-        &self.0
+        &self.0.value
     }
 
     /// An owned copy of the document, for functions that rebuild it.
     pub fn to_value(&self) -> Value {
-        (*self.0).clone()
+        self.0.value.clone()
     }
 
     /// The compact canonical text (sorted keys, no white space): what the logs store.
     pub fn to_canonical_string(&self) -> String {
-        self.0.to_string()
+        self.0.value.to_string()
     }
 }
 
@@ -195,7 +205,11 @@ fn hash_value<H: Hasher>(v: &Value, state: &mut H) {
 
 impl PartialEq for Jsonb {
     fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.0, &other.0) || self.0 == other.0
+        if Arc::ptr_eq(&self.0, &other.0) {
+            return true;
+        }
+        // Leads that decide an order belong to unequal documents.
+        self.0.lead.cmp(&other.0.lead).is_none_or(Ordering::is_eq) && self.0.value == other.0.value
     }
 }
 impl Eq for Jsonb {}
@@ -211,13 +225,13 @@ impl Ord for Jsonb {
         if Arc::ptr_eq(&self.0, &other.0) {
             return Ordering::Equal;
         }
-        cmp_values(&self.0, &other.0)
+        self.0.lead.cmp(&other.0.lead).unwrap_or_else(|| cmp_values(&self.0.value, &other.0.value))
     }
 }
 
 impl Hash for Jsonb {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        hash_value(&self.0, state)
+        hash_value(&self.0.value, state)
     }
 }
 
@@ -317,6 +331,31 @@ mod tests {
         for a in &docs {
             for b in docs.iter().step_by(7) {
                 assert_eq!(cmp_values(a, b), reference_cmp(a, b), "{a} vs {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn leads_agree_with_the_full_comparison() {
+        // First keys short and long (past the held 16 bytes), first values that are small and huge
+        // integers, floats, strings and nested documents, so every branch of the lead is taken.
+        let long = "k".repeat(20);
+        let firsts =
+            ["1", "-3", "2", "18446744073709551615", "9223372036854775807", "1.0", "0.5", r#""a""#, "[1]", "null"];
+        let mut docs: Vec<Jsonb> = Vec::new();
+        for key in ["id", "a", "zz", long.as_str()] {
+            for first in firsts {
+                docs.push(j(&format!(r#"{{"{key}": {first}, "name": "x"}}"#)));
+                docs.push(j(&format!(r#"{{"{key}": {first}, "name": "y"}}"#)));
+                docs.push(j(&format!(r#"{{"{key}": {first}}}"#)));
+            }
+        }
+        docs.extend(["null", "1", r#""s""#, "true", "[1, 2]", "[2]", "{}"].map(j));
+        for a in &docs {
+            for b in &docs {
+                let full = cmp_values(a.value(), b.value());
+                assert_eq!(a.cmp(b), full, "{} vs {}", a.value(), b.value());
+                assert_eq!(a == b, a.value() == b.value(), "{} == {}", a.value(), b.value());
             }
         }
     }
