@@ -163,16 +163,13 @@ pub fn decode_frames(bytes: &[u8]) -> Result<(Vec<&[u8]>, usize), String> {
 
 /// Decodes bincode payloads; a checksummed payload that does not decode is corruption.
 pub fn decode_payloads<T: DeserializeOwned>(path: &Path, payloads: &[Vec<u8>]) -> Result<Vec<T>, LogError> {
-    payloads
-        .iter()
-        .enumerate()
-        .map(|(i, p)| {
-            bincode::deserialize(p).map_err(|e| LogError::Corrupt {
-                path: path.to_path_buf(),
-                message: format!("batch {i} does not decode: {e}"),
-            })
-        })
-        .collect()
+    payloads.iter().map(|p| decode_payload(path, p)).collect()
+}
+
+/// Decodes one log payload.
+pub fn decode_payload<T: DeserializeOwned>(path: &Path, payload: &[u8]) -> Result<T, LogError> {
+    bincode::deserialize(payload)
+        .map_err(|e| LogError::Corrupt { path: path.to_path_buf(), message: format!("a batch does not decode: {e}") })
 }
 
 /// Encodes a value as a log payload.
@@ -193,9 +190,9 @@ impl TableLog {
     /// Opens (creating if needed) the table log in `data_dir`, returning it with every intact batch
     /// in order. A damaged tail is truncated away; segments roll after `segment_bytes`.
     pub fn open(data_dir: &Path, segment_bytes: u64) -> Result<(TableLog, Vec<LogBatch>), LogError> {
-        let (log, payloads) = segmented::SegmentedLog::open(data_dir, "tables", segment_bytes)?;
         let path = data_dir.join("tables");
-        let batches = decode_payloads(&path, &payloads)?;
+        let decode = &mut |payload: &[u8]| decode_payload(&path, payload);
+        let (log, batches) = segmented::SegmentedLog::open_decoding(data_dir, "tables", segment_bytes, decode)?;
         Ok((TableLog { path, log }, batches))
     }
 

@@ -84,12 +84,58 @@ pub fn remove_source_logs(data_dir: &Path, id: GlobalId) -> Result<(), LogError>
     Ok(())
 }
 
+/// Which shards a reader of a log keeps: a worker recovers only the shards it owns now.
+pub type ShardFilter<'a> = &'a dyn Fn(&str) -> bool;
+
 /// The committed batches of a log another worker owns, without modifying it: a torn tail is
-/// skipped, not cut (its owner cuts it).
-pub fn read_only(data_dir: &Path, stem: &str) -> Result<Vec<SourceBatch>, LogError> {
+/// skipped, not cut (its owner cuts it). Only the part of each batch about shards `keep` accepts is
+/// returned (batches with nothing left are dropped).
+pub fn read_only(data_dir: &Path, stem: &str, keep: ShardFilter) -> Result<Vec<SourceBatch>, LogError> {
     let dir = sources_dir(data_dir);
-    let payloads = segmented::read_only(&dir, stem)?;
-    decode_payloads(&dir.join(stem), &payloads)
+    let path = dir.join(stem);
+    let kept = segmented::read_only_decoding(&dir, stem, &mut |payload| decode_kept(&path, payload, keep))?;
+    Ok(kept.into_iter().flatten().collect())
+}
+
+/// A logged batch read in place: its strings and data borrow the frame, so the records of shards
+/// a reader does not keep are never copied (each worker reads every worker's log on recovery).
+#[derive(Deserialize)]
+struct BatchInPlace<'a> {
+    ts: Timestamp,
+    #[serde(borrow)]
+    records: Vec<RecordInPlace<'a>>,
+    progress: Vec<(String, String)>,
+    ended: Vec<String>,
+}
+
+/// The same layout as `SourceRecord`, borrowed.
+#[derive(Deserialize)]
+struct RecordInPlace<'a> {
+    shard_id: &'a str,
+    sequence_number: &'a str,
+    data: &'a [u8],
+}
+
+/// The part of one logged batch about shards `keep` accepts, if any.
+fn decode_kept(path: &Path, payload: &[u8], keep: ShardFilter) -> Result<Option<SourceBatch>, LogError> {
+    let batch: BatchInPlace = bincode::deserialize(payload).map_err(|e| LogError::Corrupt {
+        path: path.to_path_buf(),
+        message: format!("a batch does not decode: {e}"),
+    })?;
+    let records: Vec<SourceRecord> = batch
+        .records
+        .into_iter()
+        .filter(|r| keep(r.shard_id))
+        .map(|r| SourceRecord {
+            shard_id: r.shard_id.to_string(),
+            sequence_number: r.sequence_number.to_string(),
+            data: r.data.to_vec(),
+        })
+        .collect();
+    let progress: Vec<_> = batch.progress.into_iter().filter(|(shard, _)| keep(shard)).collect();
+    let ended: Vec<_> = batch.ended.into_iter().filter(|shard| keep(shard)).collect();
+    let empty = records.is_empty() && progress.is_empty() && ended.is_empty();
+    Ok((!empty).then_some(SourceBatch { ts: batch.ts, records, progress, ended }))
 }
 
 impl SourceLog {
@@ -102,11 +148,23 @@ impl SourceLog {
         worker: usize,
         segment_bytes: u64,
     ) -> Result<(SourceLog, Vec<SourceBatch>), LogError> {
+        SourceLog::open_keeping(data_dir, id, worker, segment_bytes, &|_| true)
+    }
+
+    /// `open`, returning only the part of each batch about shards `keep` accepts.
+    pub fn open_keeping(
+        data_dir: &Path,
+        id: GlobalId,
+        worker: usize,
+        segment_bytes: u64,
+        keep: ShardFilter,
+    ) -> Result<(SourceLog, Vec<SourceBatch>), LogError> {
         let dir = sources_dir(data_dir);
         let stem = source_log_stem(id, worker);
-        let (log, payloads) = SegmentedLog::open(&dir, &stem, segment_bytes)?;
-        let batches = decode_payloads(&dir.join(&stem), &payloads)?;
-        Ok((SourceLog { dir, stem, log }, batches))
+        let path = dir.join(&stem);
+        let decode = &mut |payload: &[u8]| decode_kept(&path, payload, keep);
+        let (log, kept) = SegmentedLog::open_decoding(&dir, &stem, segment_bytes, decode)?;
+        Ok((SourceLog { dir, stem, log }, kept.into_iter().flatten().collect()))
     }
 
     /// Appends `batch` and fsyncs; see `DurableLog::append` for what an error means.
@@ -217,7 +275,38 @@ mod tests {
         drop(log);
         let (_, replay) = SourceLog::open(&dir, GlobalId(7), 1, 1 << 20).unwrap();
         assert_eq!(replay, vec![batch(10, "1"), batch(11, "2")]);
-        assert_eq!(read_only(&dir, &source_log_stem(GlobalId(7), 1)).unwrap(), replay);
+        assert_eq!(read_only(&dir, &source_log_stem(GlobalId(7), 1), &|_| true).unwrap(), replay);
+    }
+
+    #[test]
+    fn readers_keep_only_the_shards_they_own() {
+        let dir = data_dir("keep");
+        let (mut log, _) = SourceLog::open(&dir, GlobalId(8), 0, 1 << 20).unwrap();
+        let record = |shard: &str, seq: &str| SourceRecord {
+            shard_id: shard.into(),
+            sequence_number: seq.into(),
+            data: format!("{shard}/{seq}").into_bytes(),
+        };
+        let mixed = SourceBatch {
+            ts: 5,
+            records: vec![record("s-0", "1"), record("s-1", "2"), record("s-0", "3")],
+            progress: vec![("s-0".into(), "3".into()), ("s-1".into(), "2".into())],
+            ended: vec!["s-1".into()],
+        };
+        log.append(&mixed).unwrap();
+        log.append(&batch(6, "4")).unwrap();
+        drop(log);
+        let stem = source_log_stem(GlobalId(8), 0);
+        let only_s1 = SourceBatch {
+            ts: 5,
+            records: vec![record("s-1", "2")],
+            progress: vec![("s-1".into(), "2".into())],
+            ended: vec!["s-1".into()],
+        };
+        assert_eq!(read_only(&dir, &stem, &|shard| shard == "s-1").unwrap(), vec![only_s1.clone()]);
+        let (_, kept) = SourceLog::open_keeping(&dir, GlobalId(8), 0, 1 << 20, &|shard| shard == "s-1").unwrap();
+        assert_eq!(kept, vec![only_s1]);
+        assert_eq!(read_only(&dir, &stem, &|_| true).unwrap(), vec![mixed, batch(6, "4")]);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::str::FromStr;
 use bigdecimal::BigDecimal;
 use freshet_kinesis::KinesisRecord;
 use freshet_repr::GlobalId;
-use freshet_storage::source_log::{source_log_stem, source_log_stems};
+use freshet_storage::source_log::{source_log_stem, source_log_stems, ShardFilter};
 use freshet_storage::{SourceBatch, SourceLog, SourceRecord};
 
 /// Where a source keeps its logs.
@@ -43,16 +43,16 @@ pub fn recover(
 ) -> Result<Recovered, String> {
     let own_stem = source_log_stem(persistence.id, index);
     // Cut our own torn tail first, so that later readers of our log see only committed frames.
-    let (log, own) = SourceLog::open(&persistence.data_dir, persistence.id, index, persistence.segment_bytes)
-        .map_err(|e| e.to_string())?;
+    let (log, own) =
+        SourceLog::open_keeping(&persistence.data_dir, persistence.id, index, persistence.segment_bytes, &owns)
+            .map_err(|e| e.to_string())?;
     let stems = source_log_stems(&persistence.data_dir, persistence.id).map_err(|e| {
         format!("cannot list the logs of source {} in {}: {e}", persistence.id, persistence.data_dir.display())
     })?;
-    let mut all = own;
+    let mut batches = own;
     for stem in stems.iter().filter(|s| **s != own_stem) {
-        all.extend(read_other(&persistence.data_dir, stem)?);
+        batches.extend(read_other(&persistence.data_dir, stem, &owns)?);
     }
-    let mut batches: Vec<SourceBatch> = all.into_iter().filter_map(|b| owned_part(b, &owns)).collect();
     batches.sort_by_key(|b| b.ts);
     let mut resume: BTreeMap<String, (BigDecimal, String)> = BTreeMap::new();
     for (shard, seq) in batches.iter().flat_map(|b| b.progress.iter()) {
@@ -71,10 +71,10 @@ pub fn recover(
 
 /// Reads another worker's log. That worker may be cutting its torn tail and appending at the same
 /// moment, which a reader can see as damage before the end; a second look settles it.
-fn read_other(data_dir: &std::path::Path, stem: &str) -> Result<Vec<SourceBatch>, String> {
+fn read_other(data_dir: &std::path::Path, stem: &str, owns: ShardFilter) -> Result<Vec<SourceBatch>, String> {
     let mut attempts = 0;
     loop {
-        match freshet_storage::source_log::read_only(data_dir, stem) {
+        match freshet_storage::source_log::read_only(data_dir, stem, owns) {
             Ok(batches) => return Ok(batches),
             Err(freshet_storage::LogError::Corrupt { .. }) if attempts < 3 => {
                 attempts += 1;
@@ -83,14 +83,6 @@ fn read_other(data_dir: &std::path::Path, stem: &str) -> Result<Vec<SourceBatch>
             Err(error) => return Err(error.to_string()),
         }
     }
-}
-
-/// The part of `batch` about shards this worker owns, if any.
-fn owned_part(mut batch: SourceBatch, owns: &impl Fn(&str) -> bool) -> Option<SourceBatch> {
-    batch.records.retain(|r| owns(&r.shard_id));
-    batch.progress.retain(|(shard, _)| owns(shard));
-    batch.ended.retain(|shard| owns(shard));
-    (!batch.records.is_empty() || !batch.progress.is_empty() || !batch.ended.is_empty()).then_some(batch)
 }
 
 /// Records of one shard, as the reader delivered them.

@@ -24,6 +24,9 @@ pub const DEFAULT_SEGMENT_BYTES: u64 = 8 << 20;
 const MAGIC: &[u8; 16] = b"FRESHET-SEGMENT1";
 const SUFFIX: &str = ".seg";
 
+/// Turns one payload into a reader's value while its segment's bytes are in memory.
+pub type Decode<'a, T> = &'a mut dyn FnMut(&[u8]) -> Result<T, LogError>;
+
 /// One segment file found on disk.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Segment {
@@ -53,11 +56,23 @@ impl SegmentedLog {
     /// returns every committed payload in order. A legacy single-file log `<dir>/<stem>.log` is
     /// adopted as segment 0.
     pub fn open(dir: &Path, stem: &str, roll_bytes: u64) -> Result<(SegmentedLog, Vec<Vec<u8>>), LogError> {
+        SegmentedLog::open_decoding(dir, stem, roll_bytes, &mut |payload| Ok(payload.to_vec()))
+    }
+
+    /// `open`, handing each payload to `decode` as its segment is read: only one segment's bytes
+    /// are in memory at a time (reading whole logs first made restarts fault in and zero twice
+    /// the logs' size).
+    pub fn open_decoding<T>(
+        dir: &Path,
+        stem: &str,
+        roll_bytes: u64,
+        decode: Decode<T>,
+    ) -> Result<(SegmentedLog, Vec<T>), LogError> {
         std::fs::create_dir_all(dir).map_err(|source| LogError::Io { path: dir.to_path_buf(), source })?;
         adopt_legacy_file(dir, stem)?;
         remove_temporaries(dir, stem)?;
         let segments = list_segments(dir, stem)?;
-        let (in_force, payloads) = read_segments(&segments, Tail::Cut)?;
+        let (in_force, payloads) = read_segments(&segments, Tail::Cut, decode)?;
         for stale in segments.iter().filter(|s| !in_force.contains(s)) {
             remove_file(&stale.path)?;
         }
@@ -151,7 +166,7 @@ impl Compaction {
         let Some(last) = self.segments.last() else {
             return Ok(CompactionStats { segments_in: 0, bytes_in: 0, bytes_out: 0 });
         };
-        let (_, payloads) = read_segments(&self.segments, Tail::Refuse)?;
+        let (_, payloads) = read_segments(&self.segments, Tail::Refuse, &mut |p| Ok(p.to_vec()))?;
         let consolidated = consolidate(payloads)?;
         let temporary = last.path.with_extension("seg.tmp");
         let bytes_out = write_segment(&temporary, last.number, &consolidated)?;
@@ -171,10 +186,15 @@ impl Compaction {
 /// own it): a torn tail of the last segment is skipped, not cut. A segment that vanishes while it
 /// is read (a concurrent compaction) makes the read start over.
 pub fn read_only(dir: &Path, stem: &str) -> Result<Vec<Vec<u8>>, LogError> {
+    read_only_decoding(dir, stem, &mut |payload| Ok(payload.to_vec()))
+}
+
+/// `read_only`, decoding each payload as its segment is read (see `SegmentedLog::open_decoding`).
+pub fn read_only_decoding<T>(dir: &Path, stem: &str, decode: Decode<T>) -> Result<Vec<T>, LogError> {
     let mut attempts = 0;
     loop {
         let segments = list_segments(dir, stem)?;
-        match read_segments(&segments, Tail::Skip) {
+        match read_segments(&segments, Tail::Skip, decode) {
             Err(LogError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound && attempts < 5 => {
                 attempts += 1;
             }
@@ -183,7 +203,6 @@ pub fn read_only(dir: &Path, stem: &str) -> Result<Vec<Vec<u8>>, LogError> {
     }
 }
 
-/// Deletes every segment of the log.
 pub fn remove(dir: &Path, stem: &str) -> Result<(), LogError> {
     for segment in list_segments(dir, stem)? {
         remove_file(&segment.path)?;
@@ -260,50 +279,64 @@ enum Tail {
     Refuse,
 }
 
-/// The segments in force (not superseded by a compacted one) and their payloads, in order.
-fn read_segments(segments: &[Segment], tail: Tail) -> Result<(Vec<Segment>, Vec<Vec<u8>>), LogError> {
+/// The segments in force (not superseded by a compacted one) and their decoded payloads, in
+/// order. Each segment is decoded as soon as it is read, so its bytes are dropped before the next.
+fn read_segments<T>(segments: &[Segment], tail: Tail, decode: Decode<T>) -> Result<(Vec<Segment>, Vec<T>), LogError> {
     let mut contents = Vec::with_capacity(segments.len());
     for (i, segment) in segments.iter().enumerate() {
         let last = i + 1 == segments.len();
         let tail = if last { tail } else { Tail::Refuse };
-        contents.push(read_segment(segment, tail)?);
+        let mut values = Vec::new();
+        let supersedes_below = read_segment(segment, tail, &mut |payload| {
+            values.push(decode(payload)?);
+            Ok(())
+        })?;
+        contents.push((supersedes_below, values));
     }
     let floor = contents.iter().map(|(supersedes_below, _)| *supersedes_below).max().unwrap_or(0);
     let mut in_force = Vec::new();
     let mut payloads = Vec::new();
-    for (segment, (_, frames)) in segments.iter().zip(contents) {
+    for (segment, (_, values)) in segments.iter().zip(contents) {
         if segment.number >= floor {
             in_force.push(segment.clone());
-            payloads.extend(frames);
+            payloads.extend(values);
         }
     }
     Ok((in_force, payloads))
 }
 
-/// A segment's `supersedes_below` and its payloads (the header frame removed).
-fn read_segment(segment: &Segment, tail: Tail) -> Result<(u64, Vec<Vec<u8>>), LogError> {
+/// Hands a segment's payloads (the header frame removed) to `visit`; returns its
+/// `supersedes_below`.
+fn read_segment(segment: &Segment, tail: Tail, visit: Decode<()>) -> Result<u64, LogError> {
     let path = &segment.path;
     let corrupt = |message: String| LogError::Corrupt { path: path.clone(), message };
-    let frames: Vec<Vec<u8>> = if tail == Tail::Cut {
+    let (cut, bytes);
+    let frames: Vec<&[u8]> = if tail == Tail::Cut {
         let medium = FileMedium::open(path).map_err(|source| LogError::Io { path: path.clone(), source })?;
-        FrameLog::open(medium)?.1
+        cut = FrameLog::open(medium)?.1;
+        cut.iter().map(Vec::as_slice).collect()
     } else {
-        let bytes = std::fs::read(path).map_err(|source| LogError::Io { path: path.clone(), source })?;
+        bytes = std::fs::read(path).map_err(|source| LogError::Io { path: path.clone(), source })?;
         let (frames, good) = decode_frames(&bytes).map_err(corrupt)?;
         if good != bytes.len() && tail == Tail::Refuse {
             return Err(corrupt(format!("segment ends in a damaged frame at byte {good} but is not the last one")));
         }
-        frames.into_iter().map(<[u8]>::to_vec).collect()
+        frames
     };
     let mut frames = frames.into_iter();
-    match frames.next() {
-        Some(first) => match parse_header(&first) {
-            Some(supersedes_below) => Ok((supersedes_below, frames.collect())),
+    let supersedes_below = match frames.next() {
+        Some(first) => match parse_header(first) {
+            Some(supersedes_below) => supersedes_below,
             // A legacy log without a header: its first frame is data.
-            None => Ok((0, std::iter::once(first).chain(frames).collect())),
+            None => {
+                visit(first)?;
+                0
+            }
         },
-        None => Ok((0, Vec::new())),
-    }
+        None => 0,
+    };
+    frames.try_for_each(|frame| visit(frame))?;
+    Ok(supersedes_below)
 }
 
 fn header(supersedes_below: u64) -> Vec<u8> {
