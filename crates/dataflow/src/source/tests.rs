@@ -89,7 +89,12 @@ fn every_shard_has_exactly_one_reader() {
         assert_eq!(owners.len(), 1, "{shard_id} owned by {owners:?}");
         per_worker[owners[0]] += 1;
     }
-    assert!(per_worker.iter().all(|n| *n > 0), "{per_worker:?}");
+    assert_eq!(per_worker, vec![20; peers], "numbered shards are spread evenly");
+    for shard_id in ["shard-a", "", "shardId-99999999999999999999999"] {
+        let owners = (0..peers).filter(|w| owns_shard(shard_id, *w, peers)).count();
+        assert_eq!(owners, 1, "{shard_id:?}");
+    }
+    assert_eq!((0..2).filter(|w| owns_shard("shardId-000000000003", *w, 2)).collect::<Vec<_>>(), vec![1]);
 }
 
 #[test]
