@@ -335,7 +335,7 @@ fn read_segment(segment: &Segment, tail: Tail, visit: Decode<()>) -> Result<u64,
         },
         None => 0,
     };
-    frames.try_for_each(|frame| visit(frame))?;
+    frames.try_for_each(visit)?;
     Ok(supersedes_below)
 }
 
