@@ -117,15 +117,25 @@ struct RecordInPlace<'a> {
 }
 
 /// The part of one logged batch about shards `keep` accepts, if any.
-fn decode_kept(path: &Path, payload: &[u8], keep: ShardFilter) -> Result<Option<SourceBatch>, LogError> {
-    let batch: BatchInPlace = bincode::deserialize(payload).map_err(|e| LogError::Corrupt {
+fn decode_kept<'p>(path: &Path, payload: &'p [u8], keep: ShardFilter) -> Result<Option<SourceBatch>, LogError> {
+    let batch: BatchInPlace<'p> = bincode::deserialize(payload).map_err(|e| LogError::Corrupt {
         path: path.to_path_buf(),
         message: format!("a batch does not decode: {e}"),
     })?;
+    // A batch holds runs of one shard's records: ask about each shard once per run.
+    let mut last: Option<(&'p str, bool)> = None;
+    let mut kept = |shard: &'p str| match last {
+        Some((known, answer)) if known == shard => answer,
+        _ => {
+            let answer = keep(shard);
+            last = Some((shard, answer));
+            answer
+        }
+    };
     let records: Vec<SourceRecord> = batch
         .records
         .into_iter()
-        .filter(|r| keep(r.shard_id))
+        .filter(|r| kept(r.shard_id))
         .map(|r| SourceRecord {
             shard_id: r.shard_id.to_string(),
             sequence_number: r.sequence_number.to_string(),
