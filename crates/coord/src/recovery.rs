@@ -72,11 +72,15 @@ fn remove_orphan_source_logs(data_dir: &std::path::Path, entries: &[crate::catal
     }
 }
 
-/// Every live table's rows with their summed diffs, without rows that cancel out.
+/// Every live table's logged updates. They are not consolidated here: the table's arrangement sums
+/// them on the workers anyway, and compaction already consolidated all but the newest segment, so
+/// sorting a million rows on the coordinator's thread first only delayed start-up.
 fn contents_by_table(batches: Vec<LogBatch>, tables: &BTreeSet<GlobalId>) -> BTreeMap<GlobalId, Vec<(Row, Diff)>> {
     let mut contents: BTreeMap<GlobalId, Vec<(Row, Diff)>> = BTreeMap::new();
-    for (id, row, diff) in freshet_storage::log::consolidate_updates(batches, tables) {
-        contents.entry(id).or_default().push((row, diff));
+    for (id, row, diff) in batches.into_iter().flat_map(|b| b.updates) {
+        if tables.contains(&id) {
+            contents.entry(id).or_default().push((row, diff));
+        }
     }
     contents
 }
