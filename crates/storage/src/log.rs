@@ -166,8 +166,8 @@ pub fn decode_payloads<T: DeserializeOwned>(path: &Path, payloads: &[Vec<u8>]) -
     payloads.iter().map(|p| decode_payload(path, p)).collect()
 }
 
-/// Decodes one log payload.
-pub fn decode_payload<T: DeserializeOwned>(path: &Path, payload: &[u8]) -> Result<T, LogError> {
+/// Decodes one log payload; `T` may borrow from `payload` (a source log's records are read in place).
+pub fn decode_payload<'p, T: Deserialize<'p>>(path: &Path, payload: &'p [u8]) -> Result<T, LogError> {
     bincode::deserialize(payload)
         .map_err(|e| LogError::Corrupt { path: path.to_path_buf(), message: format!("a batch does not decode: {e}") })
 }

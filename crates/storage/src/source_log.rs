@@ -19,7 +19,7 @@ use freshet_repr::{GlobalId, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use crate::log::segmented::{self, Compaction, SegmentedLog};
-use crate::log::{decode_payloads, encode_payload, LogError};
+use crate::log::{decode_payload, decode_payloads, encode_payload, LogError};
 
 /// One raw record as the stream delivered it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -118,10 +118,7 @@ struct RecordInPlace<'a> {
 
 /// The part of one logged batch about shards `keep` accepts, if any.
 fn decode_kept<'p>(path: &Path, payload: &'p [u8], keep: ShardFilter) -> Result<Option<SourceBatch>, LogError> {
-    let batch: BatchInPlace<'p> = bincode::deserialize(payload).map_err(|e| LogError::Corrupt {
-        path: path.to_path_buf(),
-        message: format!("a batch does not decode: {e}"),
-    })?;
+    let batch: BatchInPlace<'p> = decode_payload(path, payload)?;
     // A batch holds runs of one shard's records: ask about each shard once per run.
     let mut last: Option<(&'p str, bool)> = None;
     let mut kept = |shard: &'p str| match last {

@@ -60,8 +60,7 @@ impl SegmentedLog {
     }
 
     /// `open`, handing each payload to `decode` as its segment is read: only one segment's bytes
-    /// are in memory at a time (reading whole logs first made restarts fault in and zero twice
-    /// the logs' size).
+    /// are in memory at a time, never a whole log beside what is decoded from it.
     pub fn open_decoding<T>(
         dir: &Path,
         stem: &str,
@@ -203,6 +202,7 @@ pub fn read_only_decoding<T>(dir: &Path, stem: &str, decode: Decode<T>) -> Resul
     }
 }
 
+/// Deletes every segment of the log.
 pub fn remove(dir: &Path, stem: &str) -> Result<(), LogError> {
     for segment in list_segments(dir, stem)? {
         remove_file(&segment.path)?;
