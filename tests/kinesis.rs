@@ -170,6 +170,48 @@ async fn records_flow_into_a_materialized_view_and_progress_advances() {
     eventually(&client, "SELECT hits, total_ms FROM per_page WHERE page = 'home'", &[&["15", "1273"]]).await;
 }
 
+/// Sources keep JSON records as the text they arrived in; what they mean must not depend on how
+/// they were written: key order, white space, escapes and `1.50` against `1.5` do not count, a
+/// repeated key means its last value, and such documents equal (and join with, and group with) the
+/// same document built by SQL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_records_mean_the_same_however_they_are_written() {
+    let emulator = Emulator::start().await;
+    emulator.create_stream("docs", 2).await;
+    let records: [&[u8]; 5] = [
+        br#"{"a":1,"b":[1.50]}"#,
+        b" { \"b\" : [ 1.5 ],\n \"a\" : 1 } ",
+        br#"{"a":1,"a":2,"b":[1.5]}"#,
+        br#"{"n\u0061me":"x"}"#,
+        br#"{"name":"x"}"#,
+    ];
+    for (i, record) in records.iter().enumerate() {
+        emulator.put_record("docs", &format!("k{i}"), record).await;
+    }
+    let server = server_for(&emulator);
+    let client = server.connect().await;
+    let arn = emulator.stream_arn("docs");
+    query(&client, &format!("CREATE SOURCE docs FROM KINESIS ARN '{arn}' FORMAT JSON")).await.expect("source");
+    query(&client, "CREATE TABLE wanted (doc jsonb, label text)").await.expect("table");
+    query(&client, r#"INSERT INTO wanted VALUES ('{"b": [1.5], "a": 1}', 'one'), ('{"name": "x"}', 'x')"#)
+        .await
+        .expect("insert");
+    eventually(
+        &client,
+        "SELECT data::text, count(*) FROM docs GROUP BY data ORDER BY 1",
+        &[&[r#"{"a": 1, "b": [1.5]}"#, "2"], &[r#"{"a": 2, "b": [1.5]}"#, "1"], &[r#"{"name": "x"}"#, "2"]],
+    )
+    .await;
+    eventually(
+        &client,
+        "SELECT w.label, count(*) FROM docs d JOIN wanted w ON d.data = w.doc GROUP BY w.label ORDER BY 1",
+        &[&["one", "2"], &["x", "2"]],
+    )
+    .await;
+    eventually(&client, "SELECT data->>'a' FROM docs WHERE data->'b' = '[1.5]' ORDER BY 1", &[&["1"], &["1"], &["2"]])
+        .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_format_decodes_and_malformed_records_fail_queries_until_dropped() {
     let emulator = Emulator::start().await;

@@ -63,7 +63,7 @@ impl TableFunc {
             TableFunc::GenerateSeriesInt(_) => series_int(args),
             TableFunc::GenerateSeriesTimestamp(_) => series_timestamp(args),
             _ => match args {
-                [Datum::Jsonb(j)] => self.eval_jsonb(j.value()),
+                [Datum::Jsonb(j)] => self.eval_jsonb(&j.value()),
                 _ => Err(EvalError::Internal(format!("{self:?} applied to {args:?}"))),
             },
         }

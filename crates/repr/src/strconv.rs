@@ -93,7 +93,7 @@ fn format_bytea(bytes: &[u8]) -> String {
 
 /// jsonb's output form: `, ` and `: ` separators, object keys ordered by length, then bytes.
 pub fn format_jsonb(j: &Jsonb) -> String {
-    format_jsonb_value(j.value())
+    format_jsonb_value(&j.value())
 }
 
 /// [`format_jsonb`] of a document not wrapped in a datum (a part of one, say).

@@ -74,7 +74,7 @@ pub fn cast_datum(datum: Datum, to: ScalarType) -> Result<Datum, EvalError> {
         (Float64(F64(v)), t) => from_f64(v, t, 15),
         (Numeric(v), t) => from_numeric(&v.0, t),
         (Bool(b), ScalarType::Int32) => Ok(Int32(b as i32)),
-        (Jsonb(j), t) => from_json(j.value(), t),
+        (Jsonb(j), t) => from_json(&j.value(), t),
         (Date(d), ScalarType::Timestamp) => Ok(Timestamp(date_micros(d))),
         (Date(d), ScalarType::TimestampTz) => Ok(TimestampTz(date_micros(d))),
         (Timestamp(t), ScalarType::TimestampTz) => Ok(TimestampTz(t)),

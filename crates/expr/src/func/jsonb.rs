@@ -41,8 +41,8 @@ pub(crate) fn eval_unary(func: &UnaryFunc, d: Datum) -> Result<Datum, EvalError>
     };
     let v = j.value();
     match func {
-        UnaryFunc::JsonbTypeof => Ok(Datum::text(type_name(v))),
-        UnaryFunc::JsonbArrayLength => match v {
+        UnaryFunc::JsonbTypeof => Ok(Datum::text(type_name(&v))),
+        UnaryFunc::JsonbArrayLength => match v.as_ref() {
             Value::Array(items) => Ok(Datum::Int32(items.len() as i32)),
             Value::Object(_) => Err(EvalError::InvalidParameterValue("cannot get array length of a non-array".into())),
             _ => Err(EvalError::InvalidParameterValue("cannot get array length of a scalar".into())),
@@ -82,13 +82,22 @@ pub(crate) fn eval_binary(func: &BinaryFunc, a: Datum, b: &Datum) -> Result<Datu
     let Datum::Jsonb(j) = &a else {
         return Err(type_mismatch("jsonb operator", &a));
     };
+    if let (BinaryFunc::JsonGet | BinaryFunc::JsonGetText, Datum::Text(key)) = (func, b) {
+        // A document held as text is read for this one member, not rebuilt whole.
+        return Ok(match j.member(key) {
+            None => Datum::Null,
+            Some(v) if *func == BinaryFunc::JsonGet => Datum::Jsonb(Jsonb::new(v.into_owned())),
+            Some(v) => json_to_text(&v),
+        });
+    }
     let v = j.value();
+    let v = v.as_ref();
     Ok(match (func, b) {
         (BinaryFunc::JsonGet, key) => get(v, key).map(jsonb_datum).unwrap_or(Datum::Null),
         (BinaryFunc::JsonGetText, key) => get(v, key).map(json_to_text).unwrap_or(Datum::Null),
         (BinaryFunc::JsonGetPath, Datum::Text(path)) => get_path(v, path)?.map(jsonb_datum).unwrap_or(Datum::Null),
         (BinaryFunc::JsonGetPathText, Datum::Text(path)) => get_path(v, path)?.map(json_to_text).unwrap_or(Datum::Null),
-        (BinaryFunc::JsonContains, Datum::Jsonb(other)) => Datum::Bool(contains(v, other.value(), true)),
+        (BinaryFunc::JsonContains, Datum::Jsonb(other)) => Datum::Bool(contains(v, &other.value(), true)),
         (BinaryFunc::JsonHasKey, Datum::Text(key)) => Datum::Bool(match v {
             Value::Object(map) => map.contains_key(key),
             Value::Array(items) => items.iter().any(|i| i.as_str() == Some(key)),

@@ -3,7 +3,7 @@
 //! jsonb needs no more than that, and building the whole document (every key and value allocated,
 //! then freed) cost more than the rest of such a query together.
 
-use serde::de::{DeserializeSeed, Error as _, IgnoredAny, MapAccess, Visitor};
+use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 use serde::Deserializer as _;
 use serde_json::{Map, Value};
 
@@ -13,31 +13,43 @@ use super::Jsonb;
 /// keeps), as a document holding only them. `None` when `text` is not one valid JSON object: the
 /// caller parses it whole, for its value or for its error.
 pub fn parse_object_keys(text: &str, keys: &[String]) -> Option<Jsonb> {
+    let found = members(text, keys)?;
+    let map: Map<String, Value> = found.into_iter().filter_map(|(i, v)| Some((keys.get(i)?.clone(), v))).collect();
+    Some(Jsonb::new(Value::Object(map)))
+}
+
+/// The member `key` of the JSON object `text`; `None` when it has none or `text` is not an object.
+pub(super) fn member(text: &str, key: &str) -> Option<Value> {
+    members(text, std::slice::from_ref(&key))?.pop().map(|(_, value)| value)
+}
+
+/// The members named in `keys`, each with its key's position, the last of duplicates kept.
+fn members<S: AsRef<str>>(text: &str, keys: &[S]) -> Option<Vec<(usize, Value)>> {
     let mut deserializer = serde_json::Deserializer::from_str(text);
     let members = deserializer.deserialize_map(Members { keys }).ok()?;
     deserializer.end().ok()?;
-    Some(Jsonb::new(Value::Object(members)))
+    Some(members)
 }
 
-struct Members<'k> {
-    keys: &'k [String],
+struct Members<'k, S> {
+    keys: &'k [S],
 }
 
-impl<'de> Visitor<'de> for Members<'_> {
-    type Value = Map<String, Value>;
+impl<'de, S: AsRef<str>> Visitor<'de> for Members<'_, S> {
+    type Value = Vec<(usize, Value)>;
 
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         f.write_str("a JSON object")
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Self::Value, A::Error> {
-        let mut members = Map::new();
+        let mut members: Vec<(usize, Value)> = Vec::new();
         while let Some(wanted) = access.next_key_seed(KeyIndex { keys: self.keys })? {
             match wanted {
                 Some(index) => {
                     let value: Value = access.next_value()?;
-                    let key = self.keys.get(index).ok_or_else(|| A::Error::custom("key index"))?;
-                    members.insert(key.clone(), value);
+                    members.retain(|(i, _)| *i != index);
+                    members.push((index, value));
                 }
                 None => {
                     access.next_value::<IgnoredAny>()?;
@@ -49,11 +61,11 @@ impl<'de> Visitor<'de> for Members<'_> {
 }
 
 /// Reads a member name without allocating it: its position in `keys`, if it is one of them.
-struct KeyIndex<'k> {
-    keys: &'k [String],
+struct KeyIndex<'k, S> {
+    keys: &'k [S],
 }
 
-impl<'de> DeserializeSeed<'de> for KeyIndex<'_> {
+impl<'de, S: AsRef<str>> DeserializeSeed<'de> for KeyIndex<'_, S> {
     type Value = Option<usize>;
 
     fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
@@ -61,7 +73,7 @@ impl<'de> DeserializeSeed<'de> for KeyIndex<'_> {
     }
 }
 
-impl<'de> Visitor<'de> for KeyIndex<'_> {
+impl<'de, S: AsRef<str>> Visitor<'de> for KeyIndex<'_, S> {
     type Value = Option<usize>;
 
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
@@ -69,7 +81,7 @@ impl<'de> Visitor<'de> for KeyIndex<'_> {
     }
 
     fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<Self::Value, E> {
-        Ok(self.keys.iter().position(|key| key == name))
+        Ok(self.keys.iter().position(|key| key.as_ref() == name))
     }
 }
 

@@ -12,9 +12,9 @@ use std::cmp::Ordering;
 use serde_json::{Map, Value};
 
 /// Keys up to this many bytes are held; longer first keys leave objects to the full comparison.
-const KEY_BYTES: usize = 16;
+pub(super) const KEY_BYTES: usize = 16;
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub(super) struct Lead {
     rank: u8,
     /// Elements of an array or pairs of an object, which the order compares right after the type.
@@ -23,8 +23,8 @@ pub(super) struct Lead {
     first: Option<FirstPair>,
 }
 
-#[derive(Clone, Debug)]
-struct FirstPair {
+#[derive(Clone, Debug, PartialEq)]
+pub(super) struct FirstPair {
     key_len: u8,
     key: [u8; KEY_BYTES],
     /// The pair's value when it is an integer that fits an `i64`.
@@ -32,6 +32,14 @@ struct FirstPair {
 }
 
 impl FirstPair {
+    /// The pair of `key` and a value that is `int` (when an integer fitting an `i64`); `None` when
+    /// the key is too long to hold.
+    pub(super) fn new(key: &[u8], int: Option<i64>) -> Option<FirstPair> {
+        let mut held = [0; KEY_BYTES];
+        held.get_mut(..key.len())?.copy_from_slice(key);
+        Some(FirstPair { key_len: key.len() as u8, key: held, int })
+    }
+
     fn key(&self) -> &[u8] {
         &self.key[..usize::from(self.key_len)]
     }
@@ -39,12 +47,16 @@ impl FirstPair {
 
 impl Lead {
     pub(super) fn of(value: &Value) -> Lead {
-        let rank = super::type_rank(value);
+        let rank = super::order::type_rank(value);
         match value {
             Value::Array(items) => Lead { rank, len: items.len(), first: None },
             Value::Object(map) => Lead { rank, len: map.len(), first: first_pair(map) },
             _ => Lead { rank, len: 0, first: None },
         }
+    }
+
+    pub(super) fn new(rank: u8, len: usize, first: Option<FirstPair>) -> Lead {
+        Lead { rank, len, first }
     }
 
     /// The order of the two documents these lead, when the leads decide it.
@@ -67,16 +79,10 @@ impl Lead {
 }
 
 fn first_pair(map: &Map<String, Value>) -> Option<FirstPair> {
-    let (key, value) = map.iter().min_by(|a, b| super::key_order(a.0, b.0))?;
-    let bytes = key.as_bytes();
-    if bytes.len() > KEY_BYTES {
-        return None;
-    }
-    let mut held = [0; KEY_BYTES];
-    held[..bytes.len()].copy_from_slice(bytes);
+    let (key, value) = map.iter().min_by(|a, b| super::order::key_order(a.0, b.0))?;
     let int = match value {
         Value::Number(n) => n.as_i64(),
         _ => None,
     };
-    Some(FirstPair { key_len: bytes.len() as u8, key: held, int })
+    FirstPair::new(key.as_bytes(), int)
 }

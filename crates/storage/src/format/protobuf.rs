@@ -108,7 +108,7 @@ fn to_json(message: &DynamicMessage) -> Result<serde_json::Value, DecodeFailure>
 fn json_field(message_json: &serde_json::Value, field: &FieldDescriptor) -> Datum {
     match message_json.get(field.name()) {
         Some(serde_json::Value::Null) => Datum::Null,
-        Some(value) => Datum::Jsonb(Jsonb::from_value(value)),
+        Some(value) => Datum::Jsonb(Jsonb::from_value(value).compact()),
         // The serializer leaves out nothing with `skip_default_fields(false)`; an empty collection is the safe reading.
         None if field.is_map() => Datum::Jsonb(Jsonb::from_value(&serde_json::json!({}))),
         None if field.is_list() => Datum::Jsonb(Jsonb::from_value(&serde_json::json!([]))),

@@ -12,7 +12,7 @@ pub(super) fn decode_text(bytes: &[u8]) -> Result<Datum, DecodeFailure> {
 }
 
 pub(super) fn decode_json(bytes: &[u8]) -> Result<Datum, DecodeFailure> {
-    match Jsonb::parse_slice(bytes) {
+    match Jsonb::parse_compact(bytes) {
         Ok(doc) => Ok(Datum::Jsonb(doc)),
         Err(e) => Err(DecodeFailure(format!("invalid JSON: {e}"))),
     }
