@@ -18,7 +18,7 @@ pub async fn execute(
 ) -> Result<ExecuteResponse, CoordError> {
     match plan {
         Plan::CreateTable { name, desc, if_not_exists, create_sql } => {
-            let mut catalog = client.inner.catalog.lock().await;
+            let mut catalog = client.inner.catalog.write().await;
             if exists(&catalog, &name, if_not_exists, ObjectKind::Table)? {
                 notices.push(skipping(&name));
                 return Ok(ExecuteResponse::tag("CREATE TABLE"));
@@ -32,7 +32,7 @@ pub async fn execute(
         }
         Plan::CreateSource { name, if_not_exists, source, desc, progress_name, create_sql } => {
             crate::source::check_reachable(&source).await?;
-            let mut catalog = client.inner.catalog.lock().await;
+            let mut catalog = client.inner.catalog.write().await;
             if exists(&catalog, &name, if_not_exists, ObjectKind::Source)? {
                 notices.push(skipping(&name));
                 return Ok(ExecuteResponse::tag("CREATE SOURCE"));
@@ -69,7 +69,7 @@ pub async fn execute(
                 let what = "materialized views over mz_internal relations".to_string();
                 return Err(SqlError::Unsupported(what).into());
             }
-            let mut catalog = client.inner.catalog.lock().await;
+            let mut catalog = client.inner.catalog.write().await;
             let replaced = match catalog.by_name(&name) {
                 Some(old) if or_replace && old.object_kind() == kind => Some(old.id),
                 _ => None,
@@ -158,7 +158,7 @@ async fn drop_objects(
     if_exists: bool,
     cascade: bool,
 ) -> Result<ExecuteResponse, CoordError> {
-    let mut catalog = client.inner.catalog.lock().await;
+    let mut catalog = client.inner.catalog.write().await;
     let mut to_drop: Vec<GlobalId> = Vec::new();
     for name in &names {
         let Some(entry) = catalog.by_name(name).filter(|e| e.object_kind() == kind) else {

@@ -72,7 +72,7 @@ pub async fn substitute(client: &CoordClient, expr: &RelationExpr) -> Result<Opt
 /// One row per source: its health as the workers report it ("starting" until one has).
 async fn source_status_rows(client: &CoordClient) -> Result<Vec<(Row, Diff)>, CoordError> {
     let cluster = client.cluster()?;
-    let catalog = client.inner.catalog.lock().await;
+    let catalog = client.inner.catalog.read().await;
     let mut rows = Vec::new();
     for entry in catalog.entries().filter(|e| matches!(e.detail, EntryDetail::Source { .. })) {
         let status = cluster.source_status(entry.id);

@@ -49,8 +49,8 @@ pub struct CoordClient {
 }
 
 pub(crate) struct Inner {
-    /// Catalog changes are serialized by this lock; planning reads under it.
-    catalog: tokio::sync::Mutex<Catalog>,
+    /// Catalog changes take this lock for writing; planning (every statement) reads under it.
+    catalog: tokio::sync::RwLock<Catalog>,
     /// Serializes table writes (including the read half of UPDATE/DELETE).
     write_lock: tokio::sync::Mutex<()>,
     /// The oracle and the cluster commands that depend on its decisions move together.
@@ -83,7 +83,7 @@ impl CoordClient {
             .map_err(|e| CoordError::Storage(e.to_string()))?;
         let start_ts = timestamp::now_ms().max(batches.iter().map(|b| b.ts + 1).max().unwrap_or(0));
         let inner = Inner {
-            catalog: tokio::sync::Mutex::new(catalog),
+            catalog: tokio::sync::RwLock::new(catalog),
             write_lock: tokio::sync::Mutex::new(()),
             oracle: Mutex::new(Oracle::new(start_ts)),
             table_log: Mutex::new(table_log),

@@ -86,14 +86,14 @@ pub async fn read_rows(
 }
 
 pub async fn explain(client: &CoordClient, expr: &RelationExpr) -> ExecuteResponse {
-    let catalog = client.inner.catalog.lock().await;
+    let catalog = client.inner.catalog.read().await;
     // What runs: the plan after the rewrites every read and view goes through.
     let text = freshet_expr::optimize(expr.clone()).explain(&|id| catalog.get(id).map(|e| e.name.clone()));
     ExecuteResponse::text_rows(&["QUERY PLAN"], text.lines().map(|l| vec![l.to_string()]).collect())
 }
 
 pub async fn show_objects(client: &CoordClient, kind: ObjectKind) -> Result<ExecuteResponse, CoordError> {
-    let catalog = client.inner.catalog.lock().await;
+    let catalog = client.inner.catalog.read().await;
     let mut rows: Vec<Vec<String>> = Vec::new();
     for entry in catalog.entries() {
         let entry_kind = entry.object_kind();
@@ -114,7 +114,7 @@ pub async fn show_objects(client: &CoordClient, kind: ObjectKind) -> Result<Exec
 }
 
 pub async fn show_columns(client: &CoordClient, id: GlobalId) -> Result<ExecuteResponse, CoordError> {
-    let catalog = client.inner.catalog.lock().await;
+    let catalog = client.inner.catalog.read().await;
     let entry = catalog.get(id).ok_or_else(|| CoordError::Internal(format!("no catalog entry {id}")))?;
     let rows = entry
         .desc
@@ -128,7 +128,7 @@ pub async fn show_columns(client: &CoordClient, id: GlobalId) -> Result<ExecuteR
 }
 
 pub async fn show_create(client: &CoordClient, kind: ObjectKind, name: &str) -> Result<ExecuteResponse, CoordError> {
-    let catalog = client.inner.catalog.lock().await;
+    let catalog = client.inner.catalog.read().await;
     let entry = catalog
         .by_name(name)
         .filter(|e| e.object_kind() == kind)

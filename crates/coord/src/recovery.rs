@@ -27,7 +27,7 @@ pub fn start_sources(cluster: &Cluster, catalog: &Catalog, data_dir: &std::path:
 /// Creates the tables (with their logged contents) and the materialized views of the catalog;
 /// `start_sources` created the sources.
 pub async fn recover(client: &CoordClient, batches: Vec<LogBatch>) -> Result<(), CoordError> {
-    let entries: Vec<_> = client.inner.catalog.lock().await.entries().cloned().collect();
+    let entries: Vec<_> = client.inner.catalog.read().await.entries().cloned().collect();
     let tables = entries.iter().filter(|e| matches!(e.detail, EntryDetail::Table)).map(|e| e.id).collect();
     let mut contents = contents_by_table(batches, &tables);
     let cluster = client.cluster()?;

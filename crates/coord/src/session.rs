@@ -140,7 +140,7 @@ impl Session {
         statement: &Statement,
         param_hints: &[Option<ScalarType>],
     ) -> Result<StatementDesc, CoordError> {
-        let catalog = self.client.inner.catalog.lock().await;
+        let catalog = self.client.inner.catalog.read().await;
         let plan_catalog = PlanCatalog::new(&catalog, &self.variables);
         Ok(freshet_sql::describe(&plan_catalog, statement, param_hints)?)
     }
@@ -172,7 +172,7 @@ impl Session {
         params: &Params,
     ) -> Result<ExecuteResponse, CoordError> {
         let (plan, depends_on) = {
-            let catalog = self.client.inner.catalog.lock().await;
+            let catalog = self.client.inner.catalog.read().await;
             let plan_catalog = PlanCatalog::new(&catalog, &self.variables);
             let plan = freshet_sql::plan(&plan_catalog, statement, params)?;
             (plan, plan_catalog.resolved())

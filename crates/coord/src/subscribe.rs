@@ -101,7 +101,7 @@ pub async fn start(
     let substituted = crate::introspection::substitute(client, &expr).await?;
     let expr = freshet_expr::optimize(substituted.unwrap_or(expr));
     let names = {
-        let catalog = client.inner.catalog.lock().await;
+        let catalog = client.inner.catalog.read().await;
         expr.depends_on().into_iter().filter_map(|id| catalog.get(id).map(|e| (id, e.name.clone()))).collect()
     };
     let as_of = crate::read::timestamp_for(client, &expr)?;

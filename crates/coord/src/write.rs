@@ -104,7 +104,7 @@ pub fn commit(client: &CoordClient, updates: Vec<(GlobalId, Row, Diff)>) -> Resu
 }
 
 async fn check_not_null(client: &CoordClient, target: GlobalId, rows: &[(Row, Diff)]) -> Result<(), CoordError> {
-    let catalog = client.inner.catalog.lock().await;
+    let catalog = client.inner.catalog.read().await;
     let entry = catalog.get(target).ok_or_else(|| CoordError::Internal(format!("table {target} vanished")))?;
     for (row, _) in rows {
         for ((name, typ), datum) in entry.desc.iter().zip(row.iter()) {
@@ -132,7 +132,7 @@ fn compact_in_background(client: &CoordClient, log: &mut freshet_storage::TableL
         let live: std::collections::BTreeSet<GlobalId> = client
             .inner
             .catalog
-            .blocking_lock()
+            .blocking_read()
             .entries()
             .filter(|e| matches!(e.detail, crate::catalog::EntryDetail::Table))
             .map(|e| e.id)

@@ -41,6 +41,10 @@ use crate::subscribe::{render_sink, SubscribeError, SubscribeSender, SubscriberB
 pub const COMPACTION_LAG_MS: Timestamp = 1_000;
 /// The longest an idle worker parks before looking at its commands again.
 const IDLE_PARK: Duration = Duration::from_millis(20);
+/// How long a worker keeps polling for commands after its last one before it parks. Point reads
+/// arriving every few tens of microseconds then find it awake: parking after each cost a futex
+/// wake-up and a reschedule per read, the largest kernel share of serving.
+const STAY_AWAKE: Duration = Duration::from_micros(300);
 /// How long a worker with pending peeks parks at most.
 const BUSY_PARK: Duration = Duration::from_millis(5);
 /// How often traces are compacted.
@@ -145,18 +149,31 @@ pub fn run(worker: &mut Worker, commands: mpsc::Receiver<Command>, context: Work
         subscriptions: HashMap::new(),
         last_maintenance: Instant::now(),
     };
+    let mut last_command = Instant::now();
     'outer: loop {
         loop {
             match commands.try_recv() {
                 Ok(Command::Shutdown) | Err(mpsc::TryRecvError::Disconnected) => break 'outer,
-                Ok(command) => state.handle(worker, command),
+                Ok(command) => {
+                    last_command = Instant::now();
+                    state.handle(worker, command);
+                }
                 Err(mpsc::TryRecvError::Empty) => break,
             }
         }
         // A peek at a time that is already complete is answered before the worker steps or parks.
         state.process_peeks(worker);
-        let park = if state.pending.is_empty() { IDLE_PARK } else { BUSY_PARK };
+        let awake = last_command.elapsed() < STAY_AWAKE;
+        let park = match (state.pending.is_empty(), awake) {
+            (true, true) => Duration::ZERO,
+            (true, false) => IDLE_PARK,
+            (false, _) => BUSY_PARK,
+        };
         worker.step_or_park(Some(park));
+        if park.is_zero() {
+            // Awake but idle: other threads (the connections these commands come from) go first.
+            std::thread::yield_now();
+        }
         state.process_peeks(worker);
         state.publish_frontiers(worker.index(), worker.peers());
         if state.last_maintenance.elapsed() >= MAINTENANCE_INTERVAL {
