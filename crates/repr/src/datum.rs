@@ -20,7 +20,8 @@ pub enum Datum {
     Int64(i64),
     Float32(F32),
     Float64(F64),
-    Numeric(Numeric),
+    /// Boxed: a `BigDecimal` is 40 bytes, and inline it made every datum of every row that large.
+    Numeric(Box<Numeric>),
     Text(String),
     Bytes(Vec<u8>),
     Jsonb(Jsonb),
@@ -68,7 +69,7 @@ impl Datum {
     }
 
     pub fn numeric(v: BigDecimal) -> Datum {
-        Datum::Numeric(Numeric(v))
+        Datum::Numeric(Box::new(Numeric(v)))
     }
 
     pub fn text(s: impl Into<String>) -> Datum {

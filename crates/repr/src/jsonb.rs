@@ -14,7 +14,7 @@
 use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::hash::{Hash, Hasher};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
@@ -25,8 +25,8 @@ mod order;
 mod summary;
 
 pub use keys::parse_object_keys;
+use lead::Lead;
 use order::cmp_values;
-use summary::Summary;
 
 /// A JSON document. Object keys are held sorted (serde_json's map is a `BTreeMap`), so two documents
 /// that differ only in key order or white space are equal.
@@ -35,9 +35,11 @@ pub struct Jsonb(Arc<Doc>);
 
 #[derive(Debug)]
 struct Doc {
-    /// Where the document starts in the order, and its structural hash: most comparisons and
-    /// every hash end there.
-    summary: Summary,
+    /// Where the document starts in the order: most comparisons end there.
+    lead: Lead,
+    /// The structural hash: known from the start for text (its one pass computes it), computed on
+    /// first use for a tree (most trees are read and dropped, never hashed).
+    hash: OnceLock<u64>,
     form: Form,
 }
 
@@ -50,8 +52,8 @@ enum Form {
 
 impl Jsonb {
     pub fn new(value: Value) -> Jsonb {
-        let summary = summary::of_tree(&value);
-        Jsonb(Arc::new(Doc { summary, form: Form::Tree(value) }))
+        let lead = Lead::of(&value);
+        Jsonb(Arc::new(Doc { lead, hash: OnceLock::new(), form: Form::Tree(value) }))
     }
 
     pub fn from_value(value: &Value) -> Jsonb {
@@ -77,7 +79,11 @@ impl Jsonb {
 
     fn from_text(text: String) -> Result<Jsonb, serde_json::Error> {
         match summary::of_text(&text)? {
-            Some(summary) => Ok(Jsonb(Arc::new(Doc { summary, form: Form::Text(text.into_boxed_str()) }))),
+            Some(summary) => Ok(Jsonb(Arc::new(Doc {
+                lead: summary.lead,
+                hash: OnceLock::from(summary.hash),
+                form: Form::Text(text.into_boxed_str()),
+            }))),
             // A repeated key: the last one counts, as a parse keeps it, which the text does not say.
             None => Jsonb::parse(&text).map(Jsonb::compact),
         }
@@ -89,7 +95,8 @@ impl Jsonb {
             Form::Text(_) => self,
             Form::Tree(value) => {
                 let text = value.to_string().into_boxed_str();
-                Jsonb(Arc::new(Doc { summary: self.0.summary.clone(), form: Form::Text(text) }))
+                let hash = OnceLock::from(self.structural_hash());
+                Jsonb(Arc::new(Doc { lead: self.0.lead.clone(), hash, form: Form::Text(text) }))
             }
         }
     }
@@ -140,7 +147,15 @@ impl Jsonb {
     }
 
     fn leads_cmp(&self, other: &Jsonb) -> Option<Ordering> {
-        self.0.summary.lead.cmp(&other.0.summary.lead)
+        self.0.lead.cmp(&other.0.lead)
+    }
+
+    fn structural_hash(&self) -> u64 {
+        *self.0.hash.get_or_init(|| match &self.0.form {
+            Form::Tree(value) => summary::tree_hash(value),
+            // Text gets its hash when it is read; this is only a fallback.
+            Form::Text(text) => summary::of_text(text).ok().flatten().map_or(0, |s| s.hash),
+        })
     }
 }
 
@@ -149,14 +164,15 @@ impl PartialEq for Jsonb {
         if Arc::ptr_eq(&self.0, &other.0) {
             return true;
         }
-        // Leads that decide an order, or different hashes, belong to unequal documents.
-        if self.0.summary.hash != other.0.summary.hash || self.leads_cmp(other).is_some_and(Ordering::is_ne) {
+        // Leads that decide an order belong to unequal documents.
+        if self.leads_cmp(other).is_some_and(Ordering::is_ne) {
             return false;
         }
         match (&self.0.form, &other.0.form) {
             (Form::Tree(a), Form::Tree(b)) => a == b,
             (Form::Text(a), Form::Text(b)) if a == b => true,
-            _ => self.value() == other.value(),
+            // Different hashes belong to unequal documents; equal ones are checked.
+            _ => self.structural_hash() == other.structural_hash() && self.value() == other.value(),
         }
     }
 }
@@ -187,7 +203,7 @@ impl Ord for Jsonb {
 
 impl Hash for Jsonb {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        state.write_u64(self.0.summary.hash)
+        state.write_u64(self.structural_hash())
     }
 }
 

@@ -7,7 +7,7 @@ use std::str::FromStr;
 use bigdecimal::BigDecimal;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Timelike};
 
-use crate::{Datum, EvalError, Interval, Jsonb, Numeric, ScalarType, F32, F64};
+use crate::{Datum, EvalError, Interval, Jsonb, ScalarType, F32, F64};
 
 const UNIX_EPOCH_DATE: NaiveDate = match NaiveDate::from_ymd_opt(1970, 1, 1) {
     Some(d) => d,
@@ -25,7 +25,7 @@ pub fn format_datum(datum: &Datum) -> Option<String> {
         Datum::Int64(v) => v.to_string(),
         Datum::Float32(F32(v)) => format_float(*v as f64, format!("{v:e}"), 6),
         Datum::Float64(F64(v)) => format_float(*v, format!("{v:e}"), 15),
-        Datum::Numeric(Numeric(v)) => format_numeric(v),
+        Datum::Numeric(n) => format_numeric(&n.0),
         Datum::Text(s) => s.clone(),
         Datum::Bytes(b) => format_bytea(b),
         Datum::Jsonb(j) => format_jsonb(j),
@@ -238,7 +238,7 @@ pub fn parse_datum(text: &str, ty: ScalarType) -> Result<Datum, EvalError> {
             Datum::Float32(F32(v as f32))
         }
         ScalarType::Float64 => Datum::Float64(F64(parse_float(trimmed).ok_or_else(|| invalid(ty, text))?)),
-        ScalarType::Numeric => Datum::Numeric(Numeric(BigDecimal::from_str(trimmed).map_err(|_| invalid(ty, text))?)),
+        ScalarType::Numeric => Datum::numeric(BigDecimal::from_str(trimmed).map_err(|_| invalid(ty, text))?),
         ScalarType::Text => Datum::Text(text.to_string()),
         ScalarType::Bytes => Datum::Bytes(parse_bytea(text)?),
         ScalarType::Jsonb => Datum::Jsonb(Jsonb::parse(text).map_err(|_| invalid(ScalarType::Jsonb, text))?),

@@ -4,7 +4,7 @@ use std::str::FromStr;
 
 use bigdecimal::{BigDecimal, RoundingMode, ToPrimitive};
 use freshet_repr::strconv::{format_datum, parse_datum};
-use freshet_repr::{ColumnType, Datum, EvalError, Numeric, ScalarType, F32, F64};
+use freshet_repr::{ColumnType, Datum, EvalError, ScalarType, F32, F64};
 
 use super::arith::{date_micros, int_range};
 use super::{CastContext, Operand, UnaryFunc};
@@ -162,7 +162,7 @@ fn from_numeric(v: &BigDecimal, to: ScalarType) -> Result<Datum, EvalError> {
         ScalarType::Int64 => Datum::Int64(rounded().to_i64().ok_or_else(|| int_range(to))?),
         ScalarType::Float32 => Datum::float32(v.to_string().parse::<f32>().unwrap_or(f32::NAN)),
         ScalarType::Float64 => Datum::float64(numeric_to_f64(v)),
-        _ => return Err(no_cast(&Datum::Numeric(Numeric(v.clone())), to)),
+        _ => return Err(no_cast(&Datum::numeric(v.clone()), to)),
     })
 }
 

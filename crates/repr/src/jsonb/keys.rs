@@ -13,50 +13,52 @@ use super::Jsonb;
 /// keeps), as a document holding only them. `None` when `text` is not one valid JSON object: the
 /// caller parses it whole, for its value or for its error.
 pub fn parse_object_keys(text: &str, keys: &[String]) -> Option<Jsonb> {
-    let found = members(text, keys)?;
-    let map: Map<String, Value> = found.into_iter().filter_map(|(i, v)| Some((keys.get(i)?.clone(), v))).collect();
+    let mut map = Map::new();
+    visit_members(text, keys, |index, value| {
+        if let Some(key) = keys.get(index) {
+            map.insert(key.clone(), value);
+        }
+    })?;
     Some(Jsonb::new(Value::Object(map)))
 }
 
 /// The member `key` of the JSON object `text`; `None` when it has none or `text` is not an object.
 pub(super) fn member(text: &str, key: &str) -> Option<Value> {
-    members(text, std::slice::from_ref(&key))?.pop().map(|(_, value)| value)
+    let mut found = None;
+    visit_members(text, std::slice::from_ref(&key), |_, value| found = Some(value))?;
+    found
 }
 
-/// The members named in `keys`, each with its key's position, the last of duplicates kept.
-fn members<S: AsRef<str>>(text: &str, keys: &[S]) -> Option<Vec<(usize, Value)>> {
+/// Hands each member named in `keys` (with its key's position) to `found`, in the text's order, so
+/// that the last of duplicates is handed last; `None` when `text` is not one valid object.
+fn visit_members<S: AsRef<str>>(text: &str, keys: &[S], found: impl FnMut(usize, Value)) -> Option<()> {
     let mut deserializer = serde_json::Deserializer::from_str(text);
-    let members = deserializer.deserialize_map(Members { keys }).ok()?;
-    deserializer.end().ok()?;
-    Some(members)
+    deserializer.deserialize_map(Members { keys, found }).ok()?;
+    deserializer.end().ok()
 }
 
-struct Members<'k, S> {
+struct Members<'k, S, F> {
     keys: &'k [S],
+    found: F,
 }
 
-impl<'de, S: AsRef<str>> Visitor<'de> for Members<'_, S> {
-    type Value = Vec<(usize, Value)>;
+impl<'de, S: AsRef<str>, F: FnMut(usize, Value)> Visitor<'de> for Members<'_, S, F> {
+    type Value = ();
 
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         f.write_str("a JSON object")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Self::Value, A::Error> {
-        let mut members: Vec<(usize, Value)> = Vec::new();
+    fn visit_map<A: MapAccess<'de>>(mut self, mut access: A) -> Result<(), A::Error> {
         while let Some(wanted) = access.next_key_seed(KeyIndex { keys: self.keys })? {
             match wanted {
-                Some(index) => {
-                    let value: Value = access.next_value()?;
-                    members.retain(|(i, _)| *i != index);
-                    members.push((index, value));
-                }
+                Some(index) => (self.found)(index, access.next_value()?),
                 None => {
                     access.next_value::<IgnoredAny>()?;
                 }
             }
         }
-        Ok(members)
+        Ok(())
     }
 }
 
