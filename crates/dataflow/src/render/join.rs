@@ -6,12 +6,12 @@
 //! `unmatched = input - (input semijoin distinct(matched input rows))`.
 
 use differential_dataflow::{AsCollection, VecCollection};
-use freshet_expr::{JoinKind, ScalarExpr};
+use freshet_expr::{JoinKind, RowPipeline, ScalarExpr};
 use freshet_repr::{DataflowError, Datum, Diff, Row, Timestamp};
 use timely::dataflow::operators::vec::Map as _;
 use timely::dataflow::operators::OkErr as _;
 
-use super::{eval_filter, eval_key, split, ErrCollection, OkCollection, Rendered};
+use super::{eval_filter, eval_key, partition, split, ErrCollection, OkCollection, Rendered};
 
 /// What to join on and how.
 pub struct JoinSpec {
@@ -25,15 +25,31 @@ pub struct JoinSpec {
 
 type Keyed<'s> = VecCollection<'s, Timestamp, (Row, Row), Diff>;
 
-/// Joins `left` and `right`; output rows are left columns followed by right columns.
-pub fn render_join<'s>(left: Rendered<'s>, right: Rendered<'s>, spec: JoinSpec) -> Rendered<'s> {
+/// Joins `left` and `right`; output rows are left columns followed by right columns, passed
+/// through `then` when given (inner joins only: outer joins need the joined rows themselves).
+pub fn render_join<'s>(
+    left: Rendered<'s>,
+    right: Rendered<'s>,
+    spec: JoinSpec,
+    then: Option<RowPipeline>,
+) -> Rendered<'s> {
     let (left_keyed, left_key_err) = keyed(left.ok.clone(), spec.left_key);
     let (right_keyed, right_key_err) = keyed(right.ok.clone(), spec.right_key);
-    let joined = left_keyed
-        .arrange_by_key()
-        .join_core(right_keyed.arrange_by_key(), |_key: &Row, l: &Row, r: &Row| Some(l.concat(r)));
-    let residual = spec.residual;
-    let (matched, residual_err) = split(joined, move |row| eval_filter(&residual, row));
+    let left_arranged = left_keyed.arrange_by_key();
+    let right_arranged = right_keyed.arrange_by_key();
+    let (matched, residual_err) = if spec.kind == JoinKind::Inner {
+        // The residual and `then` run on each match inside the join: the joined row is assembled
+        // in a reused buffer, and only what `then` keeps becomes a row.
+        let residual = spec.residual;
+        let mut scratch = Vec::new();
+        partition(left_arranged.join_core(right_arranged, move |_key: &Row, l: &Row, r: &Row| {
+            matched_row(l, r, &residual, then.as_ref(), &mut scratch)
+        }))
+    } else {
+        let joined = left_arranged.join_core(right_arranged, |_key: &Row, l: &Row, r: &Row| Some(l.concat(r)));
+        let residual = spec.residual;
+        split(joined, move |row| eval_filter(&residual, row))
+    };
 
     let mut ok = matched.clone();
     let (left_arity, right_arity) = (spec.left_arity, spec.right_arity);
@@ -49,6 +65,34 @@ pub fn render_join<'s>(left: Rendered<'s>, right: Rendered<'s>, spec: JoinSpec) 
     }
     let err = left.err.concat(right.err).concat(left_key_err).concat(right_key_err).concat(residual_err);
     Rendered { ok, err }
+}
+
+/// The match of `l` and `r` if the residual holds, through `then`; the first failing predicate or
+/// expression is the error.
+fn matched_row(
+    l: &Row,
+    r: &Row,
+    residual: &[ScalarExpr],
+    then: Option<&RowPipeline>,
+    scratch: &mut Vec<Datum>,
+) -> Option<Result<Row, DataflowError>> {
+    if residual.is_empty() && then.is_none() {
+        return Some(Ok(l.concat(r)));
+    }
+    scratch.clear();
+    scratch.extend(l.iter().cloned());
+    scratch.extend(r.iter().cloned());
+    for predicate in residual {
+        match predicate.eval(scratch) {
+            Ok(datum) if datum.is_true() => {}
+            Ok(_) => return None,
+            Err(error) => return Some(Err(error.into())),
+        }
+    }
+    match then {
+        Some(pipeline) => pipeline.apply(scratch).map_err(DataflowError::from).transpose(),
+        None => Some(Ok(Row::new(std::mem::take(scratch)))),
+    }
 }
 
 /// Pairs every row with its evaluated key, leaving out rows with a NULL key.

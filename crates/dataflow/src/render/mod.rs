@@ -23,7 +23,7 @@ use std::collections::{BTreeMap, HashMap};
 use differential_dataflow::operators::arrange::TraceAgent;
 use differential_dataflow::trace::implementations::KeySpine;
 use differential_dataflow::{AsCollection, VecCollection};
-use freshet_expr::{AggregateExpr, MapFilterProject, RelationExpr, RowPipeline, ScalarExpr, TableFunc};
+use freshet_expr::{AggregateExpr, JoinKind, MapFilterProject, RelationExpr, RowPipeline, ScalarExpr, TableFunc};
 use freshet_repr::{DataflowError, Datum, Diff, EvalError, GlobalId, Row, Timestamp};
 use timely::dataflow::operators::vec::{Map as _, ToStream as _};
 use timely::dataflow::operators::OkErr as _;
@@ -96,17 +96,7 @@ impl<'s> RenderContext<'s> {
                 let (ok, err) = split(input.ok, move |row| eval_flat_map(&func, &exprs, row));
                 Rendered { ok, err: input.err.concat(err) }
             }
-            RelationExpr::Join { left, right, left_key, right_key, residual, kind } => {
-                let spec = join::JoinSpec {
-                    left_key: left_key.clone(),
-                    right_key: right_key.clone(),
-                    residual: residual.clone(),
-                    kind: *kind,
-                    left_arity: left.arity(),
-                    right_arity: right.arity(),
-                };
-                join::render_join(self.render(left), self.render(right), spec)
-            }
+            RelationExpr::Join { .. } => self.render_join(expr, None),
             RelationExpr::Reduce { input, group_key, aggregates } => self.render_reduce(input, group_key, aggregates),
             RelationExpr::TopK { input, group_key, order_by, limit, offset } => {
                 let spec = reduce::TopKSpec {
@@ -145,6 +135,11 @@ impl<'s> RenderContext<'s> {
                 return Rendered { ok, err: import.err.clone().concat(err) };
             }
         }
+        if let RelationExpr::Join { kind: JoinKind::Inner, .. } = input {
+            if !pipeline.is_identity() {
+                return self.render_join(input, Some(pipeline));
+            }
+        }
         if let RelationExpr::FlatMap { input: inner, func, exprs } = input {
             if !pipeline.is_identity() {
                 let inner = self.render(inner);
@@ -161,6 +156,22 @@ impl<'s> RenderContext<'s> {
         }
         let (ok, err) = pipeline::over_collection(input.ok, pipeline);
         Rendered { ok, err: input.err.concat(err) }
+    }
+
+    /// Renders the join `expr`; `then` (inner joins only) runs on each joined row inside the join.
+    fn render_join(&self, expr: &RelationExpr, then: Option<RowPipeline>) -> Rendered<'s> {
+        let RelationExpr::Join { left, right, left_key, right_key, residual, kind } = expr else {
+            return self.render(expr);
+        };
+        let spec = join::JoinSpec {
+            left_key: left_key.clone(),
+            right_key: right_key.clone(),
+            residual: residual.clone(),
+            kind: *kind,
+            left_arity: left.arity(),
+            right_arity: right.arity(),
+        };
+        join::render_join(self.render(left), self.render(right), spec, then)
     }
 
     /// Renders a grouped aggregation over rows of `[key..., argument...]`: the group key and the
@@ -232,13 +243,19 @@ pub fn empty_errors(scope: Scope<'_, Timestamp>) -> ErrCollection<'_> {
 }
 
 /// Maps every row of `ok` through `logic` and separates the produced rows from the errors.
-pub fn split<'s, I, L>(ok: OkCollection<'s>, mut logic: L) -> (OkCollection<'s>, ErrCollection<'s>)
+pub fn split<'s, I, L>(ok: OkCollection<'s>, logic: L) -> (OkCollection<'s>, ErrCollection<'s>)
 where
     I: IntoIterator<Item = Result<Row, DataflowError>> + 'static,
     L: FnMut(Row) -> I + 'static,
 {
-    let results = ok.inner.flat_map(move |(row, time, diff)| logic(row).into_iter().map(move |r| (r, time, diff)));
-    let (ok, err) = results.ok_err::<Vec<_>, _, Vec<_>, _, _>(|(result, time, diff)| match result {
+    partition(ok.flat_map(logic))
+}
+
+/// Rows and errors apart.
+pub fn partition<'s>(
+    results: VecCollection<'s, Timestamp, Result<Row, DataflowError>, Diff>,
+) -> (OkCollection<'s>, ErrCollection<'s>) {
+    let (ok, err) = results.inner.ok_err::<Vec<_>, _, Vec<_>, _, _>(|(result, time, diff)| match result {
         Ok(row) => Ok((row, time, diff)),
         Err(error) => Err((error, time, diff)),
     });
