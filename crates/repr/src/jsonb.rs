@@ -125,15 +125,6 @@ impl Jsonb {
         }
     }
 
-    /// The members named in `keys` of a document held as text, as a document of only them;
-    /// `None` for a tree (whose members are read in place) or a document that is not an object.
-    pub fn text_members(&self, keys: &[String]) -> Option<Jsonb> {
-        match &self.0.form {
-            Form::Text(text) => parse_object_keys(text, keys),
-            Form::Tree(_) => None,
-        }
-    }
-
     /// JSON text of the document: a tree written compactly with sorted keys, or the text held.
     pub fn to_json_text(&self) -> String {
         self.json_text().into_owned()
@@ -311,9 +302,6 @@ mod tests {
             assert_eq!(text.member(key), tree.member(key), "{key}");
         }
         assert_eq!(j("[1]").compact().member("a"), None);
-        let keys = ["user".to_string(), "id".to_string()];
-        assert_eq!(text.text_members(&keys), Some(j(r#"{"id": 7, "user": {"name": "a"}}"#)));
-        assert_eq!(tree.text_members(&keys), None, "trees are read in place");
     }
 
     #[test]

@@ -11,7 +11,7 @@ use freshet_repr::{DataflowError, Datum, Diff, Row, Timestamp};
 use timely::dataflow::operators::vec::Map as _;
 use timely::dataflow::operators::OkErr as _;
 
-use super::{eval_filter, eval_key, partition, split, ErrCollection, OkCollection, Rendered};
+use super::{eval_key, holds, partition, ErrCollection, OkCollection, Rendered};
 
 /// What to join on and how.
 pub struct JoinSpec {
@@ -26,7 +26,8 @@ pub struct JoinSpec {
 type Keyed<'s> = VecCollection<'s, Timestamp, (Row, Row), Diff>;
 
 /// Joins `left` and `right`; output rows are left columns followed by right columns, passed
-/// through `then` when given (inner joins only: outer joins need the joined rows themselves).
+/// through `then` when given: inside the join for inner joins, after it for outer joins (whose
+/// unmatched side is found from the joined rows themselves).
 pub fn render_join<'s>(
     left: Rendered<'s>,
     right: Rendered<'s>,
@@ -35,21 +36,15 @@ pub fn render_join<'s>(
 ) -> Rendered<'s> {
     let (left_keyed, left_key_err) = keyed(left.ok.clone(), spec.left_key);
     let (right_keyed, right_key_err) = keyed(right.ok.clone(), spec.right_key);
-    let left_arranged = left_keyed.arrange_by_key();
-    let right_arranged = right_keyed.arrange_by_key();
-    let (matched, residual_err) = if spec.kind == JoinKind::Inner {
-        // The residual and `then` run on each match inside the join: the joined row is assembled
-        // in a reused buffer, and only what `then` keeps becomes a row.
-        let residual = spec.residual;
-        let mut scratch = Vec::new();
-        partition(left_arranged.join_core(right_arranged, move |_key: &Row, l: &Row, r: &Row| {
-            matched_row(l, r, &residual, then.as_ref(), &mut scratch)
-        }))
-    } else {
-        let joined = left_arranged.join_core(right_arranged, |_key: &Row, l: &Row, r: &Row| Some(l.concat(r)));
-        let residual = spec.residual;
-        split(joined, move |row| eval_filter(&residual, row))
-    };
+    let (inside, after) = if spec.kind == JoinKind::Inner { (then, None) } else { (None, then) };
+    // The residual (and `inside`) run on each match: the joined datums are assembled in a reused
+    // buffer, and only the output becomes a row.
+    let residual = spec.residual;
+    let mut scratch = Vec::new();
+    let (matched, residual_err) =
+        partition(left_keyed.arrange_by_key().join_core(right_keyed.arrange_by_key(), move |_key, l, r| {
+            matched_row(l, r, &residual, inside.as_ref(), &mut scratch)
+        }));
 
     let mut ok = matched.clone();
     let (left_arity, right_arity) = (spec.left_arity, spec.right_arity);
@@ -64,7 +59,13 @@ pub fn render_join<'s>(
         ok = ok.concat(unmatched.map(move |row| nulls(left_arity).concat(&row)));
     }
     let err = left.err.concat(right.err).concat(left_key_err).concat(right_key_err).concat(residual_err);
-    Rendered { ok, err }
+    match after {
+        Some(pipeline) => {
+            let (ok, pipeline_err) = super::pipeline::over_collection(ok, pipeline);
+            Rendered { ok, err: err.concat(pipeline_err) }
+        }
+        None => Rendered { ok, err },
+    }
 }
 
 /// The match of `l` and `r` if the residual holds, through `then`; the first failing predicate or
@@ -82,12 +83,10 @@ fn matched_row(
     scratch.clear();
     scratch.extend(l.iter().cloned());
     scratch.extend(r.iter().cloned());
-    for predicate in residual {
-        match predicate.eval(scratch) {
-            Ok(datum) if datum.is_true() => {}
-            Ok(_) => return None,
-            Err(error) => return Some(Err(error.into())),
-        }
+    match holds(residual, scratch) {
+        Ok(true) => {}
+        Ok(false) => return None,
+        Err(error) => return Some(Err(error)),
     }
     match then {
         Some(pipeline) => pipeline.apply(scratch).map_err(DataflowError::from).transpose(),

@@ -23,7 +23,7 @@ use std::collections::{BTreeMap, HashMap};
 use differential_dataflow::operators::arrange::TraceAgent;
 use differential_dataflow::trace::implementations::KeySpine;
 use differential_dataflow::{AsCollection, VecCollection};
-use freshet_expr::{AggregateExpr, JoinKind, MapFilterProject, RelationExpr, RowPipeline, ScalarExpr, TableFunc};
+use freshet_expr::{AggregateExpr, MapFilterProject, RelationExpr, RowPipeline, ScalarExpr, TableFunc};
 use freshet_repr::{DataflowError, Datum, Diff, EvalError, GlobalId, Row, Timestamp};
 use timely::dataflow::operators::vec::{Map as _, ToStream as _};
 use timely::dataflow::operators::OkErr as _;
@@ -93,7 +93,8 @@ impl<'s> RenderContext<'s> {
             RelationExpr::FlatMap { input, func, exprs } => {
                 let (func, exprs) = (func.clone(), exprs.clone());
                 let input = self.render(input);
-                let (ok, err) = split(input.ok, move |row| eval_flat_map(&func, &exprs, row));
+                let mut scratch = Vec::new();
+                let (ok, err) = split(input.ok, move |row| flat_map_through(&func, &exprs, None, row, &mut scratch));
                 Rendered { ok, err: input.err.concat(err) }
             }
             RelationExpr::Join { .. } => self.render_join(expr, None),
@@ -135,7 +136,7 @@ impl<'s> RenderContext<'s> {
                 return Rendered { ok, err: import.err.clone().concat(err) };
             }
         }
-        if let RelationExpr::Join { kind: JoinKind::Inner, .. } = input {
+        if let RelationExpr::Join { .. } = input {
             if !pipeline.is_identity() {
                 return self.render_join(input, Some(pipeline));
             }
@@ -146,7 +147,7 @@ impl<'s> RenderContext<'s> {
                 let (func, exprs) = (func.clone(), exprs.clone());
                 let mut scratch = Vec::new();
                 let (ok, err) =
-                    split(inner.ok, move |row| flat_map_through(&func, &exprs, &pipeline, row, &mut scratch));
+                    split(inner.ok, move |row| flat_map_through(&func, &exprs, Some(&pipeline), row, &mut scratch));
                 return Rendered { ok, err: inner.err.concat(err) };
             }
         }
@@ -158,7 +159,7 @@ impl<'s> RenderContext<'s> {
         Rendered { ok, err: input.err.concat(err) }
     }
 
-    /// Renders the join `expr`; `then` (inner joins only) runs on each joined row inside the join.
+    /// Renders the join `expr`, its rows passed through `then` when given.
     fn render_join(&self, expr: &RelationExpr, then: Option<RowPipeline>) -> Rendered<'s> {
         let RelationExpr::Join { left, right, left_key, right_key, residual, kind } = expr else {
             return self.render(expr);
@@ -262,33 +263,24 @@ pub fn partition<'s>(
     (ok.as_collection(), err.as_collection())
 }
 
-/// Keeps `row` when every predicate is true; the first failing predicate is an error.
-pub fn eval_filter(predicates: &[ScalarExpr], row: Row) -> Option<Result<Row, DataflowError>> {
+/// Whether every predicate is true of `datums` (NULL is not); the first failing predicate is an
+/// error.
+pub fn holds(predicates: &[ScalarExpr], datums: &[Datum]) -> Result<bool, DataflowError> {
     for predicate in predicates {
-        match predicate.eval(row.datums()) {
-            Ok(datum) if datum.is_true() => {}
-            Ok(_) => return None,
-            Err(error) => return Some(Err(error.into())),
+        if !predicate.eval(datums)?.is_true() {
+            return Ok(false);
         }
     }
-    Some(Ok(row))
+    Ok(true)
 }
 
-fn eval_flat_map(func: &TableFunc, exprs: &[ScalarExpr], row: Row) -> Vec<Result<Row, DataflowError>> {
-    let args: Result<Vec<Datum>, EvalError> = exprs.iter().map(|e| e.eval(row.datums())).collect();
-    match args.and_then(|args| func.eval(&args)) {
-        Ok(produced) => produced.into_iter().map(|extra| Ok(row.concat(&extra))).collect(),
-        Err(error) => vec![Err(error.into())],
-    }
-}
-
-/// `func` over `row`, each produced row going straight through `pipeline`: the row `FlatMap` alone
-/// would build (the input's datums and the produced ones) is assembled in `scratch`, never
-/// allocated. Hopping windows made five such rows per bid in Nexmark q5.
+/// `func` over `row`: the input's datums followed by each produced row's, through `pipeline` when
+/// given. With a pipeline, the joined datums are assembled in `scratch` and never become a row of
+/// their own (hopping windows made five such rows per bid in Nexmark q5).
 fn flat_map_through(
     func: &TableFunc,
     exprs: &[ScalarExpr],
-    pipeline: &RowPipeline,
+    pipeline: Option<&RowPipeline>,
     row: Row,
     scratch: &mut Vec<Datum>,
 ) -> Vec<Result<Row, DataflowError>> {
@@ -304,11 +296,11 @@ fn flat_map_through(
     for extra in produced {
         scratch.truncate(width);
         scratch.extend(extra.into_datums());
-        match pipeline.apply(scratch) {
-            Ok(Some(result)) => out.push(Ok(result)),
-            Ok(None) => {}
-            Err(error) => out.push(Err(error.into())),
-        }
+        let result = match pipeline {
+            Some(pipeline) => pipeline.apply(scratch).map_err(DataflowError::from).transpose(),
+            None => Some(Ok(Row::new(scratch.clone()))),
+        };
+        out.extend(result);
     }
     out
 }
@@ -341,14 +333,14 @@ mod tests {
     fn filter_keeps_only_true_and_reports_errors() {
         let is_one =
             ScalarExpr::Column(0).call_binary(ScalarExpr::Literal(Datum::Int64(1), ScalarType::Int64), BinaryFunc::Eq);
-        assert_eq!(eval_filter(std::slice::from_ref(&is_one), ints(&[1])), Some(Ok(ints(&[1]))));
-        assert_eq!(eval_filter(std::slice::from_ref(&is_one), ints(&[2])), None);
+        assert_eq!(holds(std::slice::from_ref(&is_one), ints(&[1]).datums()), Ok(true));
+        assert_eq!(holds(std::slice::from_ref(&is_one), ints(&[2]).datums()), Ok(false));
         // NULL is not true.
-        assert_eq!(eval_filter(&[is_one], Row::new(vec![Datum::Null])), None);
+        assert_eq!(holds(&[is_one], &[Datum::Null]), Ok(false));
         let bad_cast =
             ScalarExpr::Column(0).call_unary(UnaryFunc::Cast { from: ScalarType::Text, to: ScalarType::Int64 });
-        let result = eval_filter(&[bad_cast], Row::new(vec![Datum::text("x")]));
-        assert!(matches!(result, Some(Err(DataflowError::Eval(_)))));
+        let result = holds(&[bad_cast], &[Datum::text("x")]);
+        assert!(matches!(result, Err(DataflowError::Eval(_))));
     }
 
     #[test]
