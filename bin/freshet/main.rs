@@ -69,6 +69,14 @@ fn tune_allocator() {
     }
 }
 
+/// Run by each dataflow worker after a DROP: rows freed by one worker into another's memory wait
+/// in mimalloc until the owning thread allocates again, and then it settles them all at once; that
+/// took Nexmark q8, built right after q7 was dropped, from 0.7 to 0.2 of its rate alone.
+fn collect_freed() {
+    // SAFETY: a plain call into the allocator on the calling thread's own heap.
+    unsafe { libmimalloc_sys::mi_collect(false) };
+}
+
 /// Worker threads when `--workers` is not given: one per core, capped so that a large machine does
 /// not get more dataflow threads than a small database can use.
 fn default_workers() -> usize {
@@ -115,6 +123,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         data_dir: args.data_dir.clone(),
         workers,
         log_segment_bytes: args.log_segment_bytes,
+        collect_freed: Some(collect_freed),
     })
     .await
     .with_context(|| format!("cannot start the coordinator with data directory {}", args.data_dir.display()))?;

@@ -92,7 +92,7 @@ pub async fn execute(
             catalog.transact(vec![entry.clone()], &removed)?;
             if materialized {
                 for old in removed {
-                    client.cluster()?.drop_collection(old);
+                    client.cluster()?.drop_collection(old).await;
                 }
             }
             if let EntryDetail::MaterializedView { expr } = &entry.detail {
@@ -190,9 +190,10 @@ async fn drop_objects(
     let with_collections: Vec<GlobalId> =
         to_drop.iter().copied().filter(|id| catalog.get(*id).is_some_and(|e| e.has_collection())).collect();
     catalog.transact(Vec::new(), &to_drop)?;
+    drop(catalog);
     let cluster = client.cluster()?;
     for id in with_collections {
-        cluster.drop_collection(id);
+        cluster.drop_collection(id).await;
     }
     Ok(ExecuteResponse::tag(format!("DROP {}", kind.name().to_uppercase())))
 }

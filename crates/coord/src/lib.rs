@@ -40,6 +40,8 @@ pub struct Config {
     pub workers: usize,
     /// Table and source log segments roll (and closed ones are compacted) after this many bytes.
     pub log_segment_bytes: u64,
+    /// See `ClusterConfig::collect_freed`: the binary knows which allocator it links.
+    pub collect_freed: Option<fn()>,
 }
 
 /// A handle to a running coordinator; cheap to clone, one per connection is fine.
@@ -75,6 +77,7 @@ impl CoordClient {
             runtime: tokio::runtime::Handle::current(),
             data_dir: Some(config.data_dir.clone()),
             log_segment_bytes: config.log_segment_bytes,
+            collect_freed: config.collect_freed,
         };
         let cluster = Cluster::start(cluster_config).map_err(CoordError::Internal)?;
         // The workers replay the sources' logs while this thread reads the table log.

@@ -37,6 +37,10 @@ pub struct ClusterConfig {
     pub data_dir: Option<std::path::PathBuf>,
     /// Source log segments roll (and closed ones are compacted) after this many bytes.
     pub log_segment_bytes: u64,
+    /// Run on every worker once all workers have dropped a collection, to let the allocator take
+    /// back at once what other threads freed into this thread's memory (mimalloc otherwise does
+    /// that during the thread's next allocations: in the next dataflow a worker builds).
+    pub collect_freed: Option<fn()>,
 }
 
 /// The rows of a collection at one timestamp, or the first error the collection holds then.
@@ -51,6 +55,8 @@ pub struct Cluster {
     shared: Arc<Shared>,
     next_peek: AtomicU64,
     timely: Option<JoinHandle<()>>,
+    /// Whether the workers have a `collect_freed` hook to run after drops.
+    collect_freed: bool,
 }
 
 impl Cluster {
@@ -65,6 +71,7 @@ impl Cluster {
         let runtime = config.runtime.clone();
         let data_dir = config.data_dir.clone();
         let log_segment_bytes = config.log_segment_bytes;
+        let collect_freed = config.collect_freed;
         let (started_tx, started_rx) = mpsc::channel::<Result<(), String>>();
         let timely = std::thread::Builder::new()
             .name("freshet-timely".into())
@@ -82,6 +89,7 @@ impl Cluster {
                             runtime: runtime.clone(),
                             data_dir: data_dir.clone(),
                             log_segment_bytes,
+                            collect_freed,
                         };
                         crate::worker::run(worker, receiver, context);
                     }
@@ -112,6 +120,7 @@ impl Cluster {
             shared,
             next_peek: AtomicU64::new(0),
             timely: Some(timely),
+            collect_freed: collect_freed.is_some(),
         })
     }
 
@@ -182,9 +191,19 @@ impl Cluster {
         self.send(Command::CreateView { id, expr: expr.clone(), as_of });
     }
 
-    /// Drops collection `id` (table, source, progress collection or materialized view).
-    pub fn drop_collection(&self, id: GlobalId) {
-        self.send(Command::DropCollection { id });
+    /// Drops collection `id` (table, source, progress collection or materialized view) and waits
+    /// until every worker has freed it, so that the work of freeing a large view is the DROP's and
+    /// not that of whatever statement comes next.
+    pub async fn drop_collection(&self, id: GlobalId) {
+        let ack = self.register_peek();
+        self.send(Command::DropCollection { id, ack_id: ack.id });
+        // An error here means the cluster shut down, which drops everything anyway.
+        let _ = ack.collect(self.workers()).await;
+        if self.collect_freed {
+            let ack = self.register_peek();
+            self.send(Command::CollectFreed { ack_id: ack.id });
+            let _ = ack.collect(self.workers()).await;
+        }
     }
 
     /// Lets collection `id` forget history before `since` (workers also compact on their own to

@@ -37,8 +37,10 @@ pub enum Command {
         expr: RelationExpr,
         as_of: Timestamp,
     },
+    /// Drops `id`; each worker then answers `ack_id` (as a peek with no rows).
     DropCollection {
         id: GlobalId,
+        ack_id: u64,
     },
     /// Reads `id` at `ts` and applies `mfp` to each row; each worker answers `peek_id` once.
     Peek {
@@ -59,6 +61,10 @@ pub enum Command {
         subscribe_id: u64,
         expr: RelationExpr,
         as_of: Timestamp,
+    },
+    /// Runs the cluster's `collect_freed` hook on each worker, which then answers `ack_id`.
+    CollectFreed {
+        ack_id: u64,
     },
     /// Lets the traces of `id` forget history before `since`.
     AllowCompaction {

@@ -115,6 +115,7 @@ pub struct WorkerContext {
     /// Where sources keep their logs; `None`: sources are not persisted.
     pub data_dir: Option<PathBuf>,
     pub log_segment_bytes: u64,
+    pub collect_freed: Option<fn()>,
 }
 
 /// Everything one worker owns.
@@ -123,6 +124,7 @@ pub struct WorkerState {
     runtime: tokio::runtime::Handle,
     data_dir: Option<PathBuf>,
     log_segment_bytes: u64,
+    collect_freed: Option<fn()>,
     collections: HashMap<GlobalId, Maintained>,
     tables: HashMap<GlobalId, InputSession<Timestamp, Row, Diff>>,
     /// Source readers and source ids, by the dataflow that runs them.
@@ -141,6 +143,7 @@ pub fn run(worker: &mut Worker, commands: mpsc::Receiver<Command>, context: Work
         runtime: context.runtime,
         data_dir: context.data_dir,
         log_segment_bytes: context.log_segment_bytes,
+        collect_freed: context.collect_freed,
         collections: HashMap::new(),
         tables: HashMap::new(),
         sources: HashMap::new(),
@@ -195,7 +198,16 @@ impl WorkerState {
                 self.create_source(worker, (id, progress_id), &name, &source)
             }
             Command::CreateView { id, expr, as_of } => self.create_view(worker, id, &expr, as_of),
-            Command::DropCollection { id } => self.drop_collection(worker, id),
+            Command::DropCollection { id, ack_id } => {
+                self.drop_collection(worker, id);
+                self.respond(ack_id, Ok(Vec::new()));
+            }
+            Command::CollectFreed { ack_id } => {
+                if let Some(collect) = self.collect_freed {
+                    collect();
+                }
+                self.respond(ack_id, Ok(Vec::new()));
+            }
             Command::Peek { peek_id, id, ts, mfp } => {
                 let leading = mfp.leading_column_literal();
                 self.pending.push(PendingPeek { peek_id, ts, target: PeekTarget::Collection(id, mfp, leading) })

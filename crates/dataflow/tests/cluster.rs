@@ -13,7 +13,8 @@ use freshet_repr::{
 
 fn start(workers: usize) -> Cluster {
     let runtime = tokio::runtime::Handle::current();
-    Cluster::start(ClusterConfig { workers, runtime, data_dir: None, log_segment_bytes: 1 << 20 }).unwrap()
+    Cluster::start(ClusterConfig { workers, runtime, data_dir: None, log_segment_bytes: 1 << 20, collect_freed: None })
+        .unwrap()
 }
 
 fn int(v: i64) -> Datum {
@@ -313,11 +314,40 @@ async fn dropped_collections_cannot_be_read() {
     cluster.update_table(GlobalId(1), vec![(ints(&[1]), 2)], 1);
     cluster.advance_tables(2);
     assert_eq!(peek(&cluster, 2, 1).await.unwrap(), vec![(ints(&[1]), 1)]);
-    cluster.drop_collection(GlobalId(2));
+    cluster.drop_collection(GlobalId(2)).await;
     assert!(peek(&cluster, 2, 1).await.is_err());
     assert_eq!(peek(&cluster, 1, 1).await.unwrap(), vec![(ints(&[1]), 2)]);
-    cluster.drop_collection(GlobalId(1));
+    cluster.drop_collection(GlobalId(1)).await;
     assert!(peek(&cluster, 1, 1).await.is_err());
+}
+
+static COLLECTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+fn count_collect() {
+    COLLECTS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drop_returns_after_every_worker_collected_what_it_freed() {
+    let runtime = tokio::runtime::Handle::current();
+    let config = ClusterConfig {
+        workers: 2,
+        runtime,
+        data_dir: None,
+        log_segment_bytes: 1 << 20,
+        collect_freed: Some(count_collect),
+    };
+    let cluster = Cluster::start(config).unwrap();
+    table(&cluster, 1, 1);
+    cluster.create_view(GlobalId(2), &get(1, 1).distinct(), 0);
+    cluster.update_table(GlobalId(1), vec![(ints(&[1]), 1)], 1);
+    cluster.advance_tables(2);
+    assert_eq!(peek(&cluster, 2, 1).await.unwrap(), vec![(ints(&[1]), 1)]);
+    assert_eq!(COLLECTS.load(std::sync::atomic::Ordering::SeqCst), 0);
+    cluster.drop_collection(GlobalId(2)).await;
+    assert_eq!(COLLECTS.load(std::sync::atomic::Ordering::SeqCst), 2);
+    cluster.drop_collection(GlobalId(1)).await;
+    assert_eq!(COLLECTS.load(std::sync::atomic::Ordering::SeqCst), 4);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -408,8 +438,8 @@ async fn source_frontier_follows_the_wall_clock() {
         Err(error) => assert!(matches!(error, DataflowError::Source { .. }), "{error:?}"),
     }
     assert!(peek(&cluster, 2, upper.min(start_ms + 100)).await.is_ok());
-    cluster.drop_collection(GlobalId(1));
-    cluster.drop_collection(GlobalId(2));
+    cluster.drop_collection(GlobalId(1)).await;
+    cluster.drop_collection(GlobalId(2)).await;
     assert!(peek(&cluster, 1, start_ms).await.is_err());
     cluster.shutdown();
 }
@@ -475,6 +505,7 @@ fn the_handle_can_be_shared_across_tasks() {
         runtime: runtime.handle().clone(),
         data_dir: None,
         log_segment_bytes: 1 << 20,
+        collect_freed: None,
     })
     .unwrap();
     assert_send_sync(&cluster);

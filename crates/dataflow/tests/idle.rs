@@ -21,8 +21,14 @@ fn cpu_ticks() -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_workers_do_not_spin() {
     let runtime = tokio::runtime::Handle::current();
-    let cluster =
-        Cluster::start(ClusterConfig { workers: 2, runtime, data_dir: None, log_segment_bytes: 1 << 20 }).unwrap();
+    let cluster = Cluster::start(ClusterConfig {
+        workers: 2,
+        runtime,
+        data_dir: None,
+        log_segment_bytes: 1 << 20,
+        collect_freed: None,
+    })
+    .unwrap();
     let column = ColumnType::new(ScalarType::Int64, false);
     cluster.create_table(GlobalId(1), &RelationDesc::new(vec![("a".into(), column)]), 0);
     let get = RelationExpr::Get { id: GlobalId(1), typ: RelationType::new(vec![column]) };

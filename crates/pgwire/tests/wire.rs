@@ -29,9 +29,14 @@ impl Server {
             COUNTER.fetch_add(1, Ordering::SeqCst)
         ));
         let _ = std::fs::remove_dir_all(&data_dir);
-        let coord = CoordClient::start(Config { data_dir: data_dir.clone(), workers: 1, log_segment_bytes: 1 << 20 })
-            .await
-            .expect("coordinator starts");
+        let coord = CoordClient::start(Config {
+            data_dir: data_dir.clone(),
+            workers: 1,
+            log_segment_bytes: 1 << 20,
+            collect_freed: None,
+        })
+        .await
+        .expect("coordinator starts");
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let (stop, stopped) = oneshot::channel::<()>();
