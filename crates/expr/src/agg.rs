@@ -125,6 +125,10 @@ impl AggregateFunc {
 pub fn aggregate_group(key: &Row, values: &[(&Row, Diff)], funcs: &[(AggregateFunc, bool)]) -> Result<Row, EvalError> {
     let mut datums = key.datums().to_vec();
     for (index, (func, distinct)) in funcs.iter().enumerate() {
+        if let Some(extreme) = extreme_in_place(func, values, index) {
+            datums.push(extreme);
+            continue;
+        }
         let column = values.iter().map(|(args, diff)| (args.get(index).cloned().unwrap_or(Datum::Null), *diff));
         let mut column = consolidate_values(column.collect())?;
         if *distinct {
@@ -137,6 +141,28 @@ pub fn aggregate_group(key: &Row, values: &[(&Row, Diff)], funcs: &[(AggregateFu
 
 /// Sums the multiplicities of equal values; a negative total means the input retracted rows it
 /// never had, which is reported instead of aggregating nonsense.
+/// `min`/`max` of column `index` read where the values lie, when every multiplicity is positive
+/// (then neither counts nor duplicates change the answer): a reduction's groups can hold many
+/// thousands of values, and the general path clones and sorts them all. `None`: use that path.
+fn extreme_in_place(func: &AggregateFunc, values: &[(&Row, Diff)], index: usize) -> Option<Datum> {
+    let want = match func {
+        AggregateFunc::Min => std::cmp::Ordering::Less,
+        AggregateFunc::Max => std::cmp::Ordering::Greater,
+        _ => return None,
+    };
+    let mut best: Option<&Datum> = None;
+    for (args, diff) in values {
+        if *diff <= 0 {
+            return None;
+        }
+        let datum = args.get(index).unwrap_or(&Datum::Null);
+        if !datum.is_null() && best.is_none_or(|b| datum.cmp(b) == want) {
+            best = Some(datum);
+        }
+    }
+    Some(best.cloned().unwrap_or(Datum::Null))
+}
+
 fn consolidate_values(mut values: Vec<(Datum, Diff)>) -> Result<Vec<(Datum, Diff)>, EvalError> {
     freshet_repr::consolidate(&mut values);
     if values.iter().any(|(_, diff)| *diff < 0) {
@@ -334,6 +360,36 @@ mod tests {
         assert_eq!(result, ints(&[9, 4, 2]));
         let negative = [(&rows[0], -1)];
         assert!(aggregate_group(&ints(&[9]), &negative, &funcs).is_err());
+    }
+
+    #[test]
+    fn min_and_max_read_in_place_agree_with_the_general_path() {
+        let rows = [
+            Row::new(vec![Datum::Int64(4), Datum::text("b")]),
+            Row::new(vec![Datum::Null, Datum::Null]),
+            Row::new(vec![Datum::Int64(-2), Datum::text("a")]),
+            Row::new(vec![Datum::Int64(9), Datum::Null]),
+        ];
+        let funcs = [(AggregateFunc::Min, false), (AggregateFunc::Max, false)];
+        for take in 0..=rows.len() {
+            let values: Vec<(&Row, Diff)> = rows.iter().take(take).map(|r| (r, 2)).collect();
+            let general: Vec<Datum> = (0..2)
+                .map(|i| {
+                    let column = values.iter().map(|(r, n)| (r.datums()[i].clone(), *n)).collect::<Vec<_>>();
+                    funcs[i].0.eval(&column).unwrap()
+                })
+                .collect();
+            for column in 0..2 {
+                let in_place = extreme_in_place(&funcs[column].0, &values, column);
+                assert_eq!(in_place.as_ref(), Some(&general[column]), "{take} values, column {column}");
+            }
+        }
+        let result = aggregate_group(&ints(&[1]), &[(&rows[0], 1), (&rows[2], 3)], &funcs).unwrap();
+        assert_eq!(result, Row::new(vec![Datum::Int64(1), Datum::Int64(-2), Datum::text("b")]));
+        // A negative multiplicity takes the general path, which reports it.
+        assert_eq!(extreme_in_place(&AggregateFunc::Max, &[(&rows[0], -1)], 0), None);
+        assert!(aggregate_group(&ints(&[1]), &[(&rows[0], 2), (&rows[3], -1)], &funcs).is_err());
+        assert_eq!(extreme_in_place(&AggregateFunc::Sum, &[(&rows[0], 1)], 0), None);
     }
 
     fn show(d: Datum) -> String {
