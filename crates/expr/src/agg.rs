@@ -145,22 +145,12 @@ pub fn aggregate_group(key: &Row, values: &[(&Row, Diff)], funcs: &[(AggregateFu
 /// (then neither counts nor duplicates change the answer): a reduction's groups can hold many
 /// thousands of values, and the general path clones and sorts them all. `None`: use that path.
 fn extreme_in_place(func: &AggregateFunc, values: &[(&Row, Diff)], index: usize) -> Option<Datum> {
-    let want = match func {
-        AggregateFunc::Min => std::cmp::Ordering::Less,
-        AggregateFunc::Max => std::cmp::Ordering::Greater,
-        _ => return None,
-    };
-    let mut best: Option<&Datum> = None;
-    for (args, diff) in values {
-        if *diff <= 0 {
-            return None;
-        }
-        let datum = args.get(index).unwrap_or(&Datum::Null);
-        if !datum.is_null() && best.is_none_or(|b| datum.cmp(b) == want) {
-            best = Some(datum);
-        }
+    if !matches!(func, AggregateFunc::Min | AggregateFunc::Max) || values.iter().any(|(_, diff)| *diff <= 0) {
+        return None;
     }
-    Some(best.cloned().unwrap_or(Datum::Null))
+    let column = values.iter().filter_map(|(args, _)| args.get(index)).filter(|d| !d.is_null());
+    let extreme = if *func == AggregateFunc::Min { column.min() } else { column.max() };
+    Some(extreme.cloned().unwrap_or(Datum::Null))
 }
 
 fn consolidate_values(mut values: Vec<(Datum, Diff)>) -> Result<Vec<(Datum, Diff)>, EvalError> {
