@@ -17,7 +17,7 @@ use freshet_storage::SourceDesc;
 
 use crate::command::Command;
 use crate::subscribe::{SubscribeError, SubscribeMerge, WorkerBatch};
-use crate::worker::Shared;
+use crate::worker::{Shared, StateCell};
 
 /// How long `start` waits for the workers to come up.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -57,6 +57,8 @@ pub struct Cluster {
     timely: Option<JoinHandle<()>>,
     /// Whether the workers have a `collect_freed` hook to run after drops.
     collect_freed: bool,
+    /// Each worker's state, for point reads answered while the worker waits.
+    cells: Vec<Arc<StateCell>>,
 }
 
 impl Cluster {
@@ -72,6 +74,8 @@ impl Cluster {
         let data_dir = config.data_dir.clone();
         let log_segment_bytes = config.log_segment_bytes;
         let collect_freed = config.collect_freed;
+        let cells: Vec<Arc<StateCell>> = (0..workers).map(|_| Arc::new(StateCell::default())).collect();
+        let worker_cells = cells.clone();
         let (started_tx, started_rx) = mpsc::channel::<Result<(), String>>();
         let timely = std::thread::Builder::new()
             .name("freshet-timely".into())
@@ -90,6 +94,7 @@ impl Cluster {
                             data_dir: data_dir.clone(),
                             log_segment_bytes,
                             collect_freed,
+                            cell: Arc::clone(&worker_cells[index % worker_cells.len()]),
                         };
                         crate::worker::run(worker, receiver, context);
                     }
@@ -121,6 +126,7 @@ impl Cluster {
             next_peek: AtomicU64::new(0),
             timely: Some(timely),
             collect_freed: collect_freed.is_some(),
+            cells,
         })
     }
 
@@ -245,11 +251,20 @@ impl Cluster {
     /// Reads collection `id` as of `ts` through `mfp`, evaluated by the workers on their parts of
     /// the arrangement: no dataflow is built.
     pub async fn peek_with(&self, id: GlobalId, ts: Timestamp, mfp: MapFilterProject) -> PeekResult {
+        let point = mfp
+            .leading_column_literal()
+            .and_then(|value| self.point_reader(id, ts, &value).map(|worker| (worker, value)));
+        if let Some((worker, value)) = &point {
+            // Answered here, on this thread, while the worker waits for work (`worker::cell`).
+            let cell = self.cells.get(*worker);
+            if let Some(answer) = cell.and_then(|cell| cell.point_read(id, ts, &mfp, value)) {
+                return answer;
+            }
+        }
         let peek = self.register_peek();
-        let point_reader = mfp.leading_column_literal().and_then(|value| self.point_reader(id, ts, &value));
         let command = Command::Peek { peek_id: peek.id, id, ts, mfp };
-        match point_reader {
-            Some(worker) => {
+        match point {
+            Some((worker, _)) => {
                 self.send_to(worker, command);
                 peek.collect(1).await
             }

@@ -2,13 +2,17 @@
 //! collection, answers peeks and compacts traces.
 //!
 //! Every worker receives the same commands in the same order and so builds the same dataflows in
-//! the same order; only a point peek may go to the one worker that holds its rows. The loop drains commands, steps timely (parking for a bounded time when idle;
-//! the handle unparks the thread when it sends a command), then retries pending peeks and
-//! publishes each collection's frontiers. Compaction: a collection's `since` trails its upper by
-//! `COMPACTION_LAG_MS` (never past a pending peek) or moves to an explicit `AllowCompaction`.
+//! the same order; only a point peek may go to the one worker that holds its rows. Each round of
+//! the loop, with the worker's state locked (`cell`), drains commands, steps timely once, retries
+//! pending peeks and publishes each collection's frontiers; then, unlocked, the worker yields or
+//! parks for a bounded time (the handle unparks the thread when it sends a command). While it
+//! waits, a point read may be answered from its state on the reader's thread. Compaction: a
+//! collection's `since` trails its upper by `COMPACTION_LAG_MS` (never past a pending peek) or
+//! moves to an explicit `AllowCompaction`.
 //!
-//! This module must not choose table timestamps, and owns no state shared with other workers
-//! except what is in `Shared` (frontiers and peek responders), so it could run in other processes.
+//! This module must not choose table timestamps, and shares no state with other workers except
+//! what is in `Shared` (frontiers and peek responders) and its own `StateCell`, lent to point
+//! reads of the handle.
 
 use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap};
@@ -36,6 +40,12 @@ use crate::render::{empty_errors, Import, RenderContext, Rendered};
 use crate::source::{forget_clock, render_durable_source, ClockBoard, PeerClock, Persistence, SourceToken};
 use crate::status::StatusReporter;
 use crate::subscribe::{render_sink, SubscribeError, SubscribeSender, SubscriberBoard, WorkerBatch};
+
+mod cell;
+mod upkeep;
+
+use cell::Lent;
+pub use cell::StateCell;
 
 /// How far a collection's `since` trails its upper, in milliseconds.
 pub const COMPACTION_LAG_MS: Timestamp = 1_000;
@@ -116,6 +126,8 @@ pub struct WorkerContext {
     pub data_dir: Option<PathBuf>,
     pub log_segment_bytes: u64,
     pub collect_freed: Option<fn()>,
+    /// Where the worker keeps its state, lent to point reads while it waits.
+    pub cell: Arc<StateCell>,
 }
 
 /// Everything one worker owns.
@@ -136,9 +148,11 @@ pub struct WorkerState {
     last_maintenance: Instant,
 }
 
-/// Runs one worker until `Shutdown` arrives or the handle goes away.
+/// Runs one worker until `Shutdown` arrives or the handle goes away. Its state lives in
+/// `context.cell`, locked while the worker runs and free while it waits (`cell`).
 pub fn run(worker: &mut Worker, commands: mpsc::Receiver<Command>, context: WorkerContext) {
-    let mut state = WorkerState {
+    let cell = Arc::clone(&context.cell);
+    cell.install(WorkerState {
         shared: context.shared,
         runtime: context.runtime,
         data_dir: context.data_dir,
@@ -151,44 +165,78 @@ pub fn run(worker: &mut Worker, commands: mpsc::Receiver<Command>, context: Work
         pending: Vec::new(),
         subscriptions: HashMap::new(),
         last_maintenance: Instant::now(),
-    };
+    });
     let mut last_command = Instant::now();
-    'outer: loop {
+    loop {
+        let mut slot = cell.lock();
+        let Some(Lent(state)) = slot.as_mut() else { return };
+        let Some(park) = state.run_once(worker, &commands, &mut last_command) else {
+            // Dropped here, on the worker's thread and under the lock (see `cell`).
+            if let Some(Lent(state)) = slot.take() {
+                state.shutdown(worker);
+            }
+            return;
+        };
+        drop(slot);
+        wait(worker, park);
+    }
+}
+
+/// Waits with the state unlocked: yields when `park` is zero (awake but idle: the connections
+/// the commands come from go first), else parks for at most `park`, unless the last step ran an
+/// operator or one is due. Only running operators send messages from this worker to itself, and
+/// those wake nobody (timely's own parking looks for them); so after a step in which nothing ran,
+/// none is pending, and whatever else brings work (a command, another worker's message, an
+/// activation from another thread) unparks the thread.
+fn wait(worker: &Worker, park: Duration) {
+    if park.is_zero() {
+        std::thread::yield_now();
+        return;
+    }
+    // `Some(0)`: an operator ran in the last step or was activated since; step again at once.
+    match worker.activations().borrow().empty_for() {
+        Some(due) if due.is_zero() => {}
+        due => std::thread::park_timeout(due.map_or(park, |due| due.min(park))),
+    }
+}
+
+impl WorkerState {
+    /// One round with the state locked: commands, peeks already answerable, one step of timely,
+    /// peeks, frontiers and maintenance. Returns how long to wait afterwards; `None` at shutdown.
+    fn run_once(
+        &mut self,
+        worker: &mut Worker,
+        commands: &mpsc::Receiver<Command>,
+        last_command: &mut Instant,
+    ) -> Option<Duration> {
         loop {
             match commands.try_recv() {
-                Ok(Command::Shutdown) | Err(mpsc::TryRecvError::Disconnected) => break 'outer,
+                Ok(Command::Shutdown) | Err(mpsc::TryRecvError::Disconnected) => return None,
                 Ok(command) => {
-                    last_command = Instant::now();
-                    state.handle(worker, command);
+                    *last_command = Instant::now();
+                    self.handle(worker, command);
                 }
                 Err(mpsc::TryRecvError::Empty) => break,
             }
         }
-        // A peek at a time that is already complete is answered before the worker steps or parks.
-        state.process_peeks(worker);
+        // A peek at a time that is already complete is answered before the worker steps.
+        self.process_peeks(worker);
+        worker.step_or_park(Some(Duration::ZERO));
+        self.process_peeks(worker);
+        self.publish_frontiers(worker.index(), worker.peers());
+        if self.last_maintenance.elapsed() >= MAINTENANCE_INTERVAL {
+            self.drop_abandoned_subscriptions(worker);
+            self.compact();
+            self.last_maintenance = Instant::now();
+        }
         let awake = last_command.elapsed() < STAY_AWAKE;
-        let park = match (state.pending.is_empty(), awake) {
+        Some(match (self.pending.is_empty(), awake) {
             (true, true) => Duration::ZERO,
             (true, false) => IDLE_PARK,
             (false, _) => BUSY_PARK,
-        };
-        worker.step_or_park(Some(park));
-        if park.is_zero() {
-            // Awake but idle: other threads (the connections these commands come from) go first.
-            std::thread::yield_now();
-        }
-        state.process_peeks(worker);
-        state.publish_frontiers(worker.index(), worker.peers());
-        if state.last_maintenance.elapsed() >= MAINTENANCE_INTERVAL {
-            state.drop_abandoned_subscriptions(worker);
-            state.compact();
-            state.last_maintenance = Instant::now();
-        }
+        })
     }
-    state.shutdown(worker);
-}
 
-impl WorkerState {
     fn handle(&mut self, worker: &mut Worker, command: Command) {
         match command {
             Command::CreateTable { id, as_of } => self.create_table(worker, id, as_of),
@@ -405,99 +453,6 @@ impl WorkerState {
                     tracing::error!(source = %source_id, %error, "cannot delete the logs of a dropped source");
                 }
             }
-        }
-    }
-
-    fn respond(&self, peek_id: u64, result: PeekResult) {
-        let responder = self.shared.responders.lock().ok().and_then(|r| r.get(&peek_id).cloned());
-        if let Some(responder) = responder {
-            // The caller may have given up on the peek; nobody is left to tell.
-            let _ = responder.send(result);
-        }
-    }
-
-    /// Answers the pending peeks whose time is complete; forgets those whose caller gave up.
-    fn process_peeks(&mut self, worker: &mut Worker) {
-        if self.pending.is_empty() {
-            return;
-        }
-        let pending = std::mem::take(&mut self.pending);
-        for mut peek in pending {
-            let answer = if !self.is_awaited(peek.peek_id) {
-                Some(Err(EvalError::Internal("the peek was cancelled".into()).into()))
-            } else {
-                match &mut peek.target {
-                    PeekTarget::Collection(id, mfp, leading) => match self.collections.get_mut(id) {
-                        Some(maintained) => maintained
-                            .traces
-                            .try_peek(peek.ts, leading.as_ref())
-                            .map(|answer| crate::peek::apply_mfp(mfp, answer)),
-                        None => Some(Err(unknown_collection(*id))),
-                    },
-                    PeekTarget::Transient { traces, .. } => traces.try_peek(peek.ts, None),
-                }
-            };
-            match answer {
-                Some(result) => {
-                    self.respond(peek.peek_id, result);
-                    if let PeekTarget::Transient { traces, dataflow } = peek.target {
-                        drop(traces);
-                        worker.drop_dataflow(dataflow);
-                    }
-                }
-                None => self.pending.push(peek),
-            }
-        }
-    }
-
-    /// Whether someone still waits for the answer to `peek_id`.
-    fn is_awaited(&self, peek_id: u64) -> bool {
-        self.shared.responders.lock().map(|r| r.contains_key(&peek_id)).unwrap_or(false)
-    }
-
-    fn publish_frontiers(&mut self, index: usize, peers: usize) {
-        let mut changed = Vec::new();
-        for (id, maintained) in self.collections.iter_mut() {
-            let (upper, since) = (maintained.traces.upper(), maintained.traces.since());
-            // New errors arrive only with a new upper, so emptiness is rechecked only then.
-            if maintained.published.is_some_and(|p| (p.upper, p.since) == (upper, since)) {
-                continue;
-            }
-            let current = Frontiers { upper, since, error_free: maintained.traces.errors_empty() };
-            maintained.published = Some(current);
-            changed.push((*id, current));
-        }
-        if changed.is_empty() {
-            return;
-        }
-        if let Ok(mut frontiers) = self.shared.frontiers.lock() {
-            for (id, current) in changed {
-                let per_worker = frontiers.entry(id).or_insert_with(|| vec![None; peers]);
-                if let Some(slot) = per_worker.get_mut(index) {
-                    *slot = Some(current);
-                }
-            }
-        }
-    }
-
-    fn compact(&mut self) {
-        let mut holds: HashMap<GlobalId, Timestamp> = HashMap::new();
-        for peek in &self.pending {
-            if let PeekTarget::Collection(id, ..) = &peek.target {
-                let hold = holds.entry(*id).or_insert(peek.ts);
-                *hold = (*hold).min(peek.ts);
-            }
-        }
-        for (id, maintained) in self.collections.iter_mut() {
-            let Some(upper) = maintained.traces.upper() else { continue };
-            let mut target = upper.saturating_sub(COMPACTION_LAG_MS).max(maintained.allowed_since.min(upper));
-            if let Some(hold) = holds.get(id) {
-                target = target.min(*hold);
-            }
-            if target > maintained.traces.since() {
-                maintained.traces.compact_to(target);
-            }
-            maintained.traces.recheck_errors();
         }
     }
 

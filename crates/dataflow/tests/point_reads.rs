@@ -1,7 +1,6 @@
-//! Point reads (`first column = constant`), which go to the one worker holding the key's rows
-//! when every other worker is known to be error-free, must agree with a full read of the
-//! collection at every time, wait for an incomplete time, stay right while the workers are busy,
-//! and report an error anywhere in the collection.
+//! Point reads (`first column = constant`): answered from a waiting worker's state on the
+//! reader's thread, or by the worker when it is busy or the time is not complete yet. Either way
+//! they must agree with a full read of the collection.
 
 use std::time::{Duration, Instant};
 
