@@ -258,7 +258,8 @@ impl Cluster {
             // Answered here, on this thread, while the worker waits for work (`worker::cell`).
             let cell = self.cells.get(*worker);
             if let Some(answer) = cell.and_then(|cell| cell.point_read(id, ts, &mfp, value)) {
-                return answer;
+                // Sorted and consolidated as `collect` does with a worker's answer.
+                return crate::peek::merge(vec![answer]);
             }
         }
         let peek = self.register_peek();

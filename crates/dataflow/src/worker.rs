@@ -177,24 +177,27 @@ pub fn run(worker: &mut Worker, commands: mpsc::Receiver<Command>, context: Work
             }
             return;
         };
+        // Read with the state locked: readers leave activations alone, but the state's own
+        // activators share them (see `cell`).
+        let due = worker.activations().borrow().empty_for();
         drop(slot);
-        wait(worker, park);
+        wait(park, due);
     }
 }
 
 /// Waits with the state unlocked: yields when `park` is zero (awake but idle: the connections
 /// the commands come from go first), else parks for at most `park`, unless the last step ran an
-/// operator or one is due. Only running operators send messages from this worker to itself, and
+/// operator or one is due (`due`: the worker's activations' `empty_for` after the round). Only running operators send messages from this worker to itself, and
 /// those wake nobody (timely's own parking looks for them); so after a step in which nothing ran,
 /// none is pending, and whatever else brings work (a command, another worker's message, an
 /// activation from another thread) unparks the thread.
-fn wait(worker: &Worker, park: Duration) {
+fn wait(park: Duration, due: Option<Duration>) {
     if park.is_zero() {
         std::thread::yield_now();
         return;
     }
     // `Some(0)`: an operator ran in the last step or was activated since; step again at once.
-    match worker.activations().borrow().empty_for() {
+    match due {
         Some(due) if due.is_zero() => {}
         due => std::thread::park_timeout(due.map_or(park, |due| due.min(park))),
     }

@@ -90,6 +90,26 @@ async fn point_reads_agree_with_full_reads_at_every_time() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_projected_point_read_is_consolidated() {
+    let cluster = start();
+    table(&cluster, 1, 2);
+    cluster.update_table(GlobalId(1), vec![(ints(&[5, 2]), 1), (ints(&[5, 1]), 1), (ints(&[6, 1]), 1)], 1);
+    cluster.advance_tables(2);
+    wait_complete(&cluster, 1, 1).await;
+    // SELECT c0 FROM t WHERE c0 = 5: two rows project to the same one.
+    let predicate =
+        ScalarExpr::Column(0).call_binary(ScalarExpr::Literal(Datum::Int64(5), ScalarType::Int64), BinaryFunc::Eq);
+    let query = get(1, 2).filter(vec![predicate]).project(vec![0]);
+    let (_, mfp) = MapFilterProject::extract(&query).expect("a filter and a projection over a Get");
+    for _ in 0..20 {
+        let read = cluster.peek_with(GlobalId(1), 1, mfp.clone());
+        let answer = tokio::time::timeout(TIMEOUT, read).await.expect("point read timed out").unwrap();
+        assert_eq!(answer, vec![(ints(&[5]), 2)]);
+    }
+    cluster.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_point_read_at_an_incomplete_time_waits_for_it() {
     let cluster = start();
     table(&cluster, 1, 2);
