@@ -187,10 +187,11 @@ pub fn run(worker: &mut Worker, commands: mpsc::Receiver<Command>, context: Work
 
 /// Waits with the state unlocked: yields when `park` is zero (awake but idle: the connections
 /// the commands come from go first), else parks for at most `park`, unless the last step ran an
-/// operator or one is due (`due`: the worker's activations' `empty_for` after the round). Only running operators send messages from this worker to itself, and
-/// those wake nobody (timely's own parking looks for them); so after a step in which nothing ran,
-/// none is pending, and whatever else brings work (a command, another worker's message, an
-/// activation from another thread) unparks the thread.
+/// operator or one is due (`due`: the worker's activations' `empty_for` after the round). Only
+/// running operators send messages from this worker to itself, and those wake nobody (timely's
+/// own parking looks for them); so after a step in which nothing ran, none is pending, and
+/// whatever else brings work (a command, another worker's message, an activation from another
+/// thread) unparks the thread.
 fn wait(park: Duration, due: Option<Duration>) {
     if park.is_zero() {
         std::thread::yield_now();

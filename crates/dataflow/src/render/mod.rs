@@ -339,14 +339,25 @@ fn flat_map_through(
     scratch.extend(row.into_datums());
     let width = scratch.len();
     let mut out = Vec::with_capacity(produced.len());
-    for extra in produced.iter() {
-        scratch.truncate(width);
-        scratch.extend(extra.iter().cloned());
+    let mut emit = |scratch: &mut Vec<Datum>| {
         let result = match pipeline {
             Some(pipeline) => pipeline.apply(scratch).map_err(DataflowError::from).transpose(),
             None => Some(Ok(Row::new(scratch.clone()))),
         };
         out.extend(result);
+    };
+    // Rows computed for this input row are moved in; reused ones are cloned.
+    match produced {
+        Cow::Borrowed(rows) => rows.iter().for_each(|extra| {
+            scratch.truncate(width);
+            scratch.extend(extra.iter().cloned());
+            emit(scratch);
+        }),
+        Cow::Owned(rows) => rows.into_iter().for_each(|extra| {
+            scratch.truncate(width);
+            scratch.extend(extra.into_datums());
+            emit(scratch);
+        }),
     }
     out
 }

@@ -46,9 +46,7 @@ unsafe impl Send for Lent {}
 impl StateCell {
     /// Places the worker's state in the cell; the worker then reaches it through `lock`.
     pub(super) fn install(&self, state: WorkerState) {
-        if let Ok(mut slot) = self.state.lock() {
-            *slot = Some(Lent(state));
-        }
+        *self.state.lock().unwrap_or_else(PoisonError::into_inner) = Some(Lent(state));
     }
 
     /// The worker's exclusive access. A reader that panicked while holding it left the state as
