@@ -1,25 +1,52 @@
 //! `Row`, the one tuple type that flows between every layer.
 //!
 //! The representation is private so that it can later become a packed byte encoding without
-//! touching the layers that use it.
+//! touching the layers that use it. Beside its datums a row caches its sort prefix (`prefix`),
+//! which decides most comparisons without reading the datums. It is computed on the first
+//! comparison, not on construction: most rows are built, transformed and dropped uncompared.
 
-use serde::{Deserialize, Serialize};
+use std::cmp::Ordering;
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering as MemoryOrdering};
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::Datum;
 
-/// An ordered tuple of datums.
-#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+mod prefix;
+
+/// An ordered tuple of datums, ordered lexicographically by datum (a row before its extensions).
+#[derive(Debug)]
 pub struct Row {
+    /// `prefix::of(&datums)` once a comparison has needed it, `UNSET` before and after any change
+    /// to the datums. Atomic only so that rows stay `Sync`; relaxed loads and stores are plain
+    /// moves, and racing computations store the same value.
+    prefix: AtomicU64,
     datums: Vec<Datum>,
 }
 
+/// No row's prefix: a prefix's first byte is a datum header, and no header is 0xFF.
+const UNSET: u64 = u64::MAX;
+
 impl Row {
     pub fn new(datums: Vec<Datum>) -> Self {
-        Row { datums }
+        Row { prefix: AtomicU64::new(UNSET), datums }
+    }
+
+    /// The sort prefix, computed and cached on first use.
+    #[inline]
+    fn prefix(&self) -> u64 {
+        let cached = self.prefix.load(MemoryOrdering::Relaxed);
+        if cached != UNSET {
+            return cached;
+        }
+        let computed = prefix::of(&self.datums);
+        self.prefix.store(computed, MemoryOrdering::Relaxed);
+        computed
     }
 
     pub fn empty() -> Self {
-        Row { datums: Vec::new() }
+        Row::default()
     }
 
     pub fn len(&self) -> usize {
@@ -48,18 +75,19 @@ impl Row {
 
     pub fn push(&mut self, datum: Datum) {
         self.datums.push(datum);
+        *self.prefix.get_mut() = UNSET;
     }
 
     /// A new row of the datums at `indices`, in that order.
     pub fn project(&self, indices: &[usize]) -> Row {
-        Row { datums: indices.iter().map(|&i| self.datums[i].clone()).collect() }
+        indices.iter().map(|&i| self.datums[i].clone()).collect()
     }
 
     /// The first `at` datums and the rest (all and none when `at` is past the end).
     pub fn split_at(self, at: usize) -> (Row, Row) {
         let mut datums = self.datums;
         let rest = datums.split_off(at.min(datums.len()));
-        (Row { datums }, Row { datums: rest })
+        (Row::new(datums), Row::new(rest))
     }
 
     /// This row followed by `other`.
@@ -67,19 +95,19 @@ impl Row {
         let mut datums = Vec::with_capacity(self.len() + other.len());
         datums.extend_from_slice(&self.datums);
         datums.extend_from_slice(&other.datums);
-        Row { datums }
+        Row::new(datums)
     }
 }
 
 impl From<Vec<Datum>> for Row {
     fn from(datums: Vec<Datum>) -> Self {
-        Row { datums }
+        Row::new(datums)
     }
 }
 
 impl FromIterator<Datum> for Row {
     fn from_iter<I: IntoIterator<Item = Datum>>(iter: I) -> Self {
-        Row { datums: iter.into_iter().collect() }
+        Row::new(iter.into_iter().collect())
     }
 }
 
@@ -88,5 +116,99 @@ impl<'a> IntoIterator for &'a Row {
     type IntoIter = std::slice::Iter<'a, Datum>;
     fn into_iter(self) -> Self::IntoIter {
         self.datums.iter()
+    }
+}
+
+impl Default for Row {
+    fn default() -> Self {
+        Row::new(Vec::new())
+    }
+}
+
+impl Clone for Row {
+    fn clone(&self) -> Self {
+        Row { prefix: AtomicU64::new(self.prefix.load(MemoryOrdering::Relaxed)), datums: self.datums.clone() }
+    }
+}
+
+impl PartialEq for Row {
+    #[inline]
+    fn eq(&self, other: &Self) -> bool {
+        self.prefix() == other.prefix() && self.datums == other.datums
+    }
+}
+
+impl Eq for Row {}
+
+impl PartialOrd for Row {
+    #[inline]
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Row {
+    #[inline]
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.prefix().cmp(&other.prefix()).then_with(|| self.datums.cmp(&other.datums))
+    }
+}
+
+/// Hashes the datums only, exactly as the `Vec<Datum>` it used to be, so exchange routing is
+/// unchanged.
+impl Hash for Row {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.datums.hash(state)
+    }
+}
+
+/// The serialized form is the datums alone, as before the prefix existed: logs and snapshots
+/// written by earlier versions still read back, and the prefix is recomputed on the way in.
+#[derive(Serialize)]
+#[serde(rename = "Row")]
+struct RowRef<'a> {
+    datums: &'a Vec<Datum>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename = "Row")]
+struct RowOwned {
+    datums: Vec<Datum>,
+}
+
+impl Serialize for Row {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        RowRef { datums: &self.datums }.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Row {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        RowOwned::deserialize(deserializer).map(|row| Row::new(row.datums))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serializes_as_the_datums_alone_and_reads_back_equal() {
+        let row = Row::new(vec![Datum::Int64(7), Datum::text("x")]);
+        let _ = row.cmp(&Row::empty()); // caches the prefix, which must not be written
+        let json = serde_json::to_string(&row).unwrap();
+        assert_eq!(json, r#"{"datums":[{"Int64":7},{"Text":"x"}]}"#);
+        let back: Row = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, row);
+        assert_eq!(back.cmp(&row), Ordering::Equal);
+    }
+
+    #[test]
+    fn a_pushed_datum_is_seen_by_comparisons() {
+        let mut row = Row::new(vec![Datum::Int64(1)]);
+        let longer = Row::new(vec![Datum::Int64(1), Datum::Int64(2)]);
+        assert!(row < longer);
+        row.push(Datum::Int64(3));
+        assert!(row > longer);
     }
 }
