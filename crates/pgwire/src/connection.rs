@@ -32,8 +32,9 @@ use pgwire::api::{
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::data::{NoData, ParameterDescription, RowDescription};
 use pgwire::messages::extendedquery::{
-    Bind, BindComplete, Describe, Execute, Parse, ParseComplete, TARGET_TYPE_BYTE_STATEMENT,
+    Bind, BindComplete, Describe, Execute, Parse, ParseComplete, Sync as PgSync, TARGET_TYPE_BYTE_STATEMENT,
 };
+use pgwire::messages::response::ReadyForQuery;
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use tokio::sync::Mutex as AsyncMutex;
 
@@ -41,6 +42,7 @@ use crate::cancel::{CancelRegistry, Registration};
 use crate::codec::{decode_param, WireFormat};
 use crate::deferred::DeferredFlush;
 use crate::error::{coord_error, error_info, panic_error, to_pgwire, WireError};
+use crate::linger::{wait_readable, Activity, LINGER};
 use crate::response::{field_infos, format_codes, pg_type, result_formats, to_response};
 use crate::session::{SessionFactory, WireSession};
 use crate::subscribe::{stream_subscribe, Framing};
@@ -53,7 +55,14 @@ pub struct Shared<F> {
     pub sessions: F,
     pub cancel: Arc<CancelRegistry>,
     pub pids: RandomPidSecretKeyGenerator,
+    pub activity: Activity,
 }
+
+/// The connection's socket, for lingering (see [`crate::linger`]).
+#[cfg(unix)]
+pub type SocketFd = std::os::fd::RawFd;
+#[cfg(not(unix))]
+pub type SocketFd = ();
 
 /// A statement prepared by Parse: what the session parsed and how it described it.
 #[derive(Debug)]
@@ -73,11 +82,15 @@ pub struct Connection<F: SessionFactory> {
     shared: Arc<Shared<F>>,
     session: AsyncMutex<Option<F::Session>>,
     registration: Mutex<Option<Registration>>,
+    socket: SocketFd,
+    /// This connection's tag in `shared.activity`.
+    activity_id: u16,
 }
 
 impl<F: SessionFactory> Connection<F> {
-    pub fn new(shared: Arc<Shared<F>>) -> Connection<F> {
-        Connection { shared, session: AsyncMutex::new(None), registration: Mutex::new(None) }
+    pub fn new(shared: Arc<Shared<F>>, socket: SocketFd) -> Connection<F> {
+        let activity_id = shared.activity.register();
+        Connection { shared, session: AsyncMutex::new(None), registration: Mutex::new(None), socket, activity_id }
     }
 
     /// The session, which is `None` only before startup completed (pgwire does not dispatch
@@ -352,6 +365,26 @@ impl<F: SessionFactory> ExtendedQueryHandler for Extended<F> {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         self._on_execute(&mut DeferredFlush::new(client), message).await
+    }
+
+    /// pgwire's Sync (drop the unnamed portal, answer ReadyForQuery, flush), then a lone
+    /// connection lingers for its client's next message (see [`crate::linger`]).
+    async fn on_sync<C>(&self, client: &mut C, _message: PgSync) -> PgWireResult<()>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        client.portal_store().rm_portal(DEFAULT_NAME);
+        let ready = ReadyForQuery::new(client.transaction_status());
+        client.send(PgWireBackendMessage::ReadyForQuery(ready)).await?;
+        client.flush().await?;
+        let connection = &self.0;
+        if connection.shared.activity.finished_round_trip(connection.activity_id) {
+            wait_readable(connection.socket, LINGER);
+        }
+        Ok(())
     }
 
     /// Describe of a statement answers NoData for statements without results even when they

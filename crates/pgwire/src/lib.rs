@@ -13,6 +13,7 @@ mod codec;
 mod connection;
 mod deferred;
 mod error;
+mod linger;
 mod numeric;
 mod response;
 mod session;
@@ -61,6 +62,14 @@ impl<F: SessionFactory> PgWireServerHandlers for Handlers<F> {
     }
 }
 
+#[cfg(unix)]
+fn socket_fd(socket: &tokio::net::TcpStream) -> std::os::fd::RawFd {
+    std::os::fd::AsRawFd::as_raw_fd(socket)
+}
+
+#[cfg(not(unix))]
+fn socket_fd(_socket: &tokio::net::TcpStream) {}
+
 /// Serves PostgreSQL clients on `listener` until `shutdown` completes, one task and one session
 /// per connection. On shutdown it stops accepting and closes the open connections (a "fast"
 /// shutdown: statements in flight are abandoned), then returns.
@@ -72,7 +81,12 @@ pub async fn serve(listener: TcpListener, coord: CoordClient, shutdown: impl Fut
 /// scripted session.
 pub async fn serve_sessions<F: SessionFactory>(listener: TcpListener, sessions: F, shutdown: impl Future) {
     let registry = Arc::new(CancelRegistry::default());
-    let shared = Arc::new(Shared { sessions, cancel: Arc::clone(&registry), pids: Default::default() });
+    let shared = Arc::new(Shared {
+        sessions,
+        cancel: Arc::clone(&registry),
+        pids: Default::default(),
+        activity: Default::default(),
+    });
     let cancel = Arc::new(RegistryCancelHandler(registry));
     let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
@@ -81,7 +95,7 @@ pub async fn serve_sessions<F: SessionFactory>(listener: TcpListener, sessions: 
             _ = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
                 Ok((socket, peer)) => {
-                    let connection = Arc::new(Connection::new(Arc::clone(&shared)));
+                    let connection = Arc::new(Connection::new(Arc::clone(&shared), socket_fd(&socket)));
                     let extended = Arc::new(Extended(Arc::clone(&connection)));
                     let handlers = Handlers { connection, extended, cancel: Arc::clone(&cancel) };
                     connections.spawn(async move {
