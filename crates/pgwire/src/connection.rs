@@ -42,7 +42,7 @@ use crate::cancel::{CancelRegistry, Registration};
 use crate::codec::{decode_param, WireFormat};
 use crate::deferred::DeferredFlush;
 use crate::error::{coord_error, error_info, panic_error, to_pgwire, WireError};
-use crate::linger::{wait_readable, Activity, LINGER};
+use crate::linger::{Activity, Lingerer, SocketFd};
 use crate::response::{field_infos, format_codes, pg_type, result_formats, to_response};
 use crate::session::{SessionFactory, WireSession};
 use crate::subscribe::{stream_subscribe, Framing};
@@ -57,12 +57,6 @@ pub struct Shared<F> {
     pub pids: RandomPidSecretKeyGenerator,
     pub activity: Activity,
 }
-
-/// The connection's socket, for lingering (see [`crate::linger`]).
-#[cfg(unix)]
-pub type SocketFd = std::os::fd::RawFd;
-#[cfg(not(unix))]
-pub type SocketFd = ();
 
 /// A statement prepared by Parse: what the session parsed and how it described it.
 #[derive(Debug)]
@@ -82,21 +76,24 @@ pub struct Connection<F: SessionFactory> {
     shared: Arc<Shared<F>>,
     session: AsyncMutex<Option<F::Session>>,
     registration: Mutex<Option<Registration>>,
-    socket: SocketFd,
-    /// This connection's tag in `shared.activity`.
-    activity_id: u16,
+    lingerer: Lingerer,
 }
 
 impl<F: SessionFactory> Connection<F> {
     pub fn new(shared: Arc<Shared<F>>, socket: SocketFd) -> Connection<F> {
-        let activity_id = shared.activity.register();
-        Connection { shared, session: AsyncMutex::new(None), registration: Mutex::new(None), socket, activity_id }
+        let lingerer = Lingerer::new(&shared.activity, socket);
+        Connection { shared, session: AsyncMutex::new(None), registration: Mutex::new(None), lingerer }
     }
 
     /// The session, which is `None` only before startup completed (pgwire does not dispatch
     /// queries then, so callers treat it as a protocol slip).
     async fn session(&self) -> tokio::sync::MutexGuard<'_, Option<F::Session>> {
         self.session.lock().await
+    }
+
+    /// Tells lingering that a message is being handled (see [`crate::linger`]).
+    fn message_arrived(&self) {
+        self.lingerer.message_arrived(&self.shared.activity);
     }
 
     /// Parses a query string, turning a panic in the parser into an error.
@@ -196,6 +193,7 @@ impl<F: SessionFactory> SimpleQueryHandler for Connection<F> {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
+        self.lingerer.simple_round_trip(&self.shared.activity);
         let mut guard = self.session().await;
         let Some(session) = guard.as_mut() else {
             return Err(PgWireError::NotReadyForQuery);
@@ -318,6 +316,7 @@ impl<F: SessionFactory> ExtendedQueryHandler for Extended<F> {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
+        self.0.message_arrived();
         match StoredStatement::parse(client, &message, self.query_parser()).await? {
             Some(statement) => client.portal_store().put_statement(Arc::new(statement)),
             None => client.portal_store().put_empty_statement(message.name.as_deref().unwrap_or(DEFAULT_NAME)),
@@ -334,6 +333,7 @@ impl<F: SessionFactory> ExtendedQueryHandler for Extended<F> {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
+        self.0.message_arrived();
         let statement_name = message.statement_name.as_deref().unwrap_or(DEFAULT_NAME);
         match client.portal_store().get_statement(statement_name) {
             Some(Entry::Value(statement)) => {
@@ -364,6 +364,7 @@ impl<F: SessionFactory> ExtendedQueryHandler for Extended<F> {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
+        self.0.message_arrived();
         self._on_execute(&mut DeferredFlush::new(client), message).await
     }
 
@@ -380,10 +381,8 @@ impl<F: SessionFactory> ExtendedQueryHandler for Extended<F> {
         let ready = ReadyForQuery::new(client.transaction_status());
         client.send(PgWireBackendMessage::ReadyForQuery(ready)).await?;
         client.flush().await?;
-        let connection = &self.0;
-        if connection.shared.activity.finished_round_trip(connection.activity_id) {
-            wait_readable(connection.socket, LINGER);
-        }
+        self.0.message_arrived();
+        self.0.lingerer.after_sync(&self.0.shared.activity);
         Ok(())
     }
 
@@ -396,6 +395,7 @@ impl<F: SessionFactory> ExtendedQueryHandler for Extended<F> {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
+        self.0.message_arrived();
         let client = &mut DeferredFlush::new(client);
         if message.target_type != TARGET_TYPE_BYTE_STATEMENT {
             return self._on_describe(client, message).await;
