@@ -140,7 +140,13 @@ impl Clone for Row {
 impl PartialEq for Row {
     #[inline]
     fn eq(&self, other: &Self) -> bool {
-        self.prefix() == other.prefix() && self.datums == other.datums
+        // Cached prefixes that differ settle it; computing them here would read the datums only
+        // to compare them again (a hash map's probe is rarely compared otherwise).
+        let (mine, theirs) = (self.prefix.load(MemoryOrdering::Relaxed), other.prefix.load(MemoryOrdering::Relaxed));
+        if mine != UNSET && theirs != UNSET && mine != theirs {
+            return false;
+        }
+        self.datums == other.datums
     }
 }
 
