@@ -377,11 +377,11 @@ impl<F: SessionFactory> ExtendedQueryHandler for Extended<F> {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
+        self.0.message_arrived();
         client.portal_store().rm_portal(DEFAULT_NAME);
         let ready = ReadyForQuery::new(client.transaction_status());
         client.send(PgWireBackendMessage::ReadyForQuery(ready)).await?;
         client.flush().await?;
-        self.0.message_arrived();
         self.0.lingerer.after_sync(&self.0.shared.activity);
         Ok(())
     }

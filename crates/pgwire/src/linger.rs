@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// How long a lone connection waits on the CPU for its client's next message.
-pub const LINGER: Duration = Duration::from_micros(100);
+const LINGER: Duration = Duration::from_micros(100);
 
 /// A connection is alone when no other connection finished a round trip within this window.
 const ALONE_WINDOW: Duration = Duration::from_millis(1);
@@ -118,7 +118,10 @@ impl Lingerer {
 
     /// Call when a message is handled: notices a client whose messages were already buffered.
     pub fn message_arrived(&self, activity: &Activity) {
-        self.message_arrived_at(activity.now_micros());
+        // Every message comes here: read the clock only after a linger ran out.
+        if self.ran_out_at.load(Ordering::Relaxed) != 0 {
+            self.message_arrived_at(activity.now_micros());
+        }
     }
 
     /// [`Lingerer::message_arrived`] at `now` on the `Activity` clock.
