@@ -13,12 +13,8 @@ use freshet_expr::{AggregateExpr, AggregateFunc};
 use freshet_repr::{ColumnType, DataflowError, Datum, Diff, EvalError, Row, ScalarType, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use timely::container::CapacityContainerBuilder;
-use timely::dataflow::channels::pact::Pipeline;
-use timely::dataflow::operators::generic::Operator;
-use timely::dataflow::operators::OkErr as _;
 
-use super::{ErrCollection, OkCollection, Rendered};
+use super::{fork, fork_collection, ErrCollection, OkCollection, Rendered};
 
 /// What one aggregate accumulates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -167,17 +163,17 @@ fn output_row(key: &Row, totals: &Totals, kinds: &[Accumulable]) -> Result<Row, 
 pub fn render_accumulable<'s>(input: Rendered<'s>, key_arity: usize, kinds: Vec<Accumulable>) -> Rendered<'s> {
     let (keyed, eval_err) = pre_aggregate(input.ok, key_arity, kinds.clone());
     let counted = keyed.count_total_core::<Diff>();
-    let (ok, agg_err) = counted.inner.ok_err::<Vec<_>, _, Vec<_>, _, _>(move |((key, totals), time, diff)| {
-        match output_row(&key, &totals, &kinds) {
-            Ok(row) => Ok((row, time, diff)),
-            Err(error) => Err((error, time, diff)),
-        }
-    });
-    let err = input.err.concat(eval_err).concat(agg_err.as_collection());
-    Rendered { ok: ok.as_collection(), err }
+    let (ok, agg_err) = fork_collection(
+        counted.inner,
+        "AggregateOutput",
+        move |batch: &mut Vec<((Row, Totals), Timestamp, Diff)>, out| {
+            for ((key, totals), time, diff) in batch.drain(..) {
+                out.result(output_row(&key, &totals, &kinds), time, diff);
+            }
+        },
+    );
+    Rendered { ok, err: input.err.concat(eval_err).concat(agg_err) }
 }
-
-type Combined = Result<(Row, Timestamp, Totals), (DataflowError, Timestamp, Diff)>;
 
 /// Each input batch's contributions summed per group and time before they leave the worker: with
 /// few groups (the usual aggregation) a batch of a thousand rows leaves as a handful of updates, so
@@ -187,29 +183,22 @@ fn pre_aggregate<'s>(
     key_arity: usize,
     kinds: Vec<Accumulable>,
 ) -> (VecCollection<'s, Timestamp, Row, Totals>, ErrCollection<'s>) {
-    let combined =
-        rows.inner.unary::<CapacityContainerBuilder<Vec<Combined>>, _, _, _>(Pipeline, "PreAggregate", move |_, _| {
-            let mut groups: HashMap<(Row, Timestamp), Totals, foldhash::fast::RandomState> = HashMap::default();
-            move |input, output| {
-                input.for_each(|time, batch| {
-                    let mut session = output.session(&time);
-                    for (row, t, diff) in batch.drain(..) {
-                        let (key, args) = row.split_at(key_arity);
-                        let totals = groups.entry((key, t)).or_insert_with(|| Totals::zero(&kinds));
-                        if let Err(error) = add_contribution(totals, &kinds, args.datums(), diff) {
-                            session.give(Err((DataflowError::from(error), t, diff)));
-                        }
-                    }
-                    for ((key, t), totals) in groups.drain() {
-                        if !totals.is_zero() {
-                            session.give(Ok((key, t, totals)));
-                        }
-                    }
-                });
+    let mut groups: HashMap<(Row, Timestamp), Totals, foldhash::fast::RandomState> = HashMap::default();
+    let (keyed, errors) = fork(rows.inner, "PreAggregate", move |batch: &mut Vec<(Row, Timestamp, Diff)>, out| {
+        for (row, time, diff) in batch.drain(..) {
+            let (key, args) = row.split_at(key_arity);
+            let totals = groups.entry((key, time)).or_insert_with(|| Totals::zero(&kinds));
+            if let Err(error) = add_contribution(totals, &kinds, args.datums(), diff) {
+                out.error(error.into(), time, diff);
             }
-        });
-    let (keyed, errors) = combined.ok_err::<Vec<_>, _, Vec<_>, _, _>(|combined| combined);
-    (keyed.as_collection(), errors.as_collection())
+        }
+        for ((key, time), totals) in groups.drain() {
+            if !totals.is_zero() {
+                out.update((key, time, totals));
+            }
+        }
+    });
+    (keyed.as_collection(), errors)
 }
 
 #[cfg(test)]

@@ -5,13 +5,11 @@
 //! residual predicates. Outer joins add the preserved side's unmatched rows, padded with NULLs:
 //! `unmatched = input - (input semijoin distinct(matched input rows))`.
 
-use differential_dataflow::{AsCollection, VecCollection};
+use differential_dataflow::VecCollection;
 use freshet_expr::{JoinKind, RowPipeline, ScalarExpr};
 use freshet_repr::{DataflowError, Datum, Diff, Row, Timestamp};
-use timely::dataflow::operators::vec::Map as _;
-use timely::dataflow::operators::OkErr as _;
 
-use super::{eval_key, holds, partition, ErrCollection, OkCollection, Rendered};
+use super::{eval_key, fork_collection, holds, partition, ErrCollection, OkCollection, Rendered};
 
 /// What to join on and how.
 pub struct JoinSpec {
@@ -96,18 +94,15 @@ fn matched_row(
 
 /// Pairs every row with its evaluated key, leaving out rows with a NULL key.
 fn keyed<'s>(ok: OkCollection<'s>, keys: Vec<ScalarExpr>) -> (Keyed<'s>, ErrCollection<'s>) {
-    let results = ok.inner.flat_map(move |(row, time, diff)| match eval_key(&keys, &row) {
-        Ok(Some(key)) => Some((Ok((key, row)), time, diff)),
-        Ok(None) => None,
-        Err(error) => Some((Err(error), time, diff)),
-    });
-    let (ok, err) = results.ok_err::<Vec<_>, _, Vec<_>, _, _>(
-        |(result, time, diff): (Result<(Row, Row), DataflowError>, Timestamp, Diff)| match result {
-            Ok(pair) => Ok((pair, time, diff)),
-            Err(error) => Err((error, time, diff)),
-        },
-    );
-    (ok.as_collection(), err.as_collection())
+    fork_collection(ok.inner, "JoinKey", move |batch: &mut Vec<(Row, Timestamp, Diff)>, out| {
+        for (row, time, diff) in batch.drain(..) {
+            match eval_key(&keys, &row) {
+                Ok(Some(key)) => out.row((key, row), time, diff),
+                Ok(None) => {}
+                Err(error) => out.error(error, time, diff),
+            }
+        }
+    })
 }
 
 /// The rows of `input` that do not occur in `matched` (each input copy is kept or dropped whole).

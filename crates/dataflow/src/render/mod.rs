@@ -13,6 +13,7 @@
 //! rendered once and their collections shared, so their work is done once.
 
 mod accumulate;
+mod fork;
 mod join;
 mod pipeline;
 mod reduce;
@@ -27,7 +28,6 @@ use differential_dataflow::{AsCollection, VecCollection};
 use freshet_expr::{AggregateExpr, MapFilterProject, RelationExpr, RowPipeline, ScalarExpr, TableFunc};
 use freshet_repr::{DataflowError, Datum, Diff, EvalError, GlobalId, Row, Timestamp};
 use timely::dataflow::operators::vec::{Map as _, ToStream as _};
-use timely::dataflow::operators::OkErr as _;
 use timely::dataflow::Scope;
 
 /// The ok rows of a rendered relation.
@@ -39,6 +39,7 @@ pub type OkTrace = TraceAgent<KeySpine<Row, Timestamp, Diff>>;
 /// The arrangement of errors.
 pub type ErrTrace = TraceAgent<KeySpine<DataflowError, Timestamp, Diff>>;
 
+pub use fork::{fork, fork_collection, Outputs};
 pub use pipeline::ImportedRows;
 
 /// A stored collection imported into a dataflow: its rows arranged, its errors as a collection.
@@ -95,7 +96,9 @@ impl<'s> RenderContext<'s> {
                 let mut call = TableCall::new(func, exprs);
                 let input = self.render(input);
                 let mut scratch = Vec::new();
-                let (ok, err) = split(input.ok, move |row| flat_map_through(&mut call, None, row, &mut scratch));
+                let (ok, err) = split(input.ok, "FlatMap", move |row, time, diff, out| {
+                    flat_map_through(&mut call, None, row, &mut scratch, &mut |result| out.result(result, time, diff))
+                });
                 Rendered { ok, err: input.err.concat(err) }
             }
             RelationExpr::Join { .. } => self.render_join(expr, None),
@@ -147,8 +150,10 @@ impl<'s> RenderContext<'s> {
                 let inner = self.render(inner);
                 let mut call = TableCall::new(func, exprs);
                 let mut scratch = Vec::new();
-                let (ok, err) =
-                    split(inner.ok, move |row| flat_map_through(&mut call, Some(&pipeline), row, &mut scratch));
+                let (ok, err) = split(inner.ok, "FlatMap", move |row, time, diff, out| {
+                    let mut emit = |result| out.result(result, time, diff);
+                    flat_map_through(&mut call, Some(&pipeline), row, &mut scratch, &mut emit)
+                });
                 return Rendered { ok, err: inner.err.concat(err) };
             }
         }
@@ -244,24 +249,28 @@ pub fn empty_errors(scope: Scope<'_, Timestamp>) -> ErrCollection<'_> {
     Vec::<(DataflowError, Timestamp, Diff)>::new().to_stream(scope).as_collection()
 }
 
-/// Maps every row of `ok` through `logic` and separates the produced rows from the errors.
-pub fn split<'s, I, L>(ok: OkCollection<'s>, logic: L) -> (OkCollection<'s>, ErrCollection<'s>)
+/// Runs `logic` on every update of `ok`; it gives its rows and errors (at whatever time and diff,
+/// usually the update's) to the outputs.
+pub fn split<'s, L>(ok: OkCollection<'s>, name: &str, mut logic: L) -> (OkCollection<'s>, ErrCollection<'s>)
 where
-    I: IntoIterator<Item = Result<Row, DataflowError>> + 'static,
-    L: FnMut(Row) -> I + 'static,
+    L: FnMut(Row, Timestamp, Diff, &mut Outputs<'_, '_, '_>) + 'static,
 {
-    partition(ok.flat_map(logic))
+    fork_collection(ok.inner, name, move |batch: &mut Vec<(Row, Timestamp, Diff)>, out| {
+        for (row, time, diff) in batch.drain(..) {
+            logic(row, time, diff, out);
+        }
+    })
 }
 
 /// Rows and errors apart.
 pub fn partition<'s>(
     results: VecCollection<'s, Timestamp, Result<Row, DataflowError>, Diff>,
 ) -> (OkCollection<'s>, ErrCollection<'s>) {
-    let (ok, err) = results.inner.ok_err::<Vec<_>, _, Vec<_>, _, _>(|(result, time, diff)| match result {
-        Ok(row) => Ok((row, time, diff)),
-        Err(error) => Err((error, time, diff)),
-    });
-    (ok.as_collection(), err.as_collection())
+    fork_collection(results.inner, "OkErr", |batch: &mut Vec<_>, out| {
+        for (result, time, diff) in batch.drain(..) {
+            out.result(result, time, diff);
+        }
+    })
 }
 
 /// Whether every predicate is true of `datums` (NULL is not); the first failing predicate is an
@@ -323,28 +332,30 @@ impl TableCall {
 }
 
 /// `call` over `row`: the input's datums followed by each produced row's, through `pipeline` when
-/// given. With a pipeline, the joined datums are assembled in `scratch` and never become a row of
-/// their own (hopping windows made five such rows per bid in Nexmark q5).
+/// given, each result given to `out`. With a pipeline, the joined datums are assembled in `scratch`
+/// and never become a row of their own (hopping windows made five such rows per bid in Nexmark q5).
 fn flat_map_through(
     call: &mut TableCall,
     pipeline: Option<&RowPipeline>,
     row: Row,
     scratch: &mut Vec<Datum>,
-) -> Vec<Result<Row, DataflowError>> {
+    out: &mut impl FnMut(Result<Row, DataflowError>),
+) {
     let produced = match call.produce(&row) {
         Ok(produced) => produced,
-        Err(error) => return vec![Err(error.into())],
+        Err(error) => return out(Err(error.into())),
     };
     scratch.clear();
     scratch.extend(row.into_datums());
     let width = scratch.len();
-    let mut out = Vec::with_capacity(produced.len());
     let mut emit = |scratch: &mut Vec<Datum>| {
         let result = match pipeline {
             Some(pipeline) => pipeline.apply(scratch).map_err(DataflowError::from).transpose(),
             None => Some(Ok(Row::new(scratch.clone()))),
         };
-        out.extend(result);
+        if let Some(result) = result {
+            out(result);
+        }
     };
     // Rows computed for this input row are moved in; reused ones are cloned.
     match produced {
@@ -359,7 +370,6 @@ fn flat_map_through(
             emit(scratch);
         }),
     }
-    out
 }
 
 /// Evaluates key expressions; `None` when any key is NULL (SQL equality never matches NULL).
@@ -416,7 +426,9 @@ mod tests {
     }
 
     fn produced(call: &mut TableCall, input: &[i64]) -> Vec<Result<Row, DataflowError>> {
-        flat_map_through(call, None, ints(input), &mut Vec::new())
+        let mut out = Vec::new();
+        flat_map_through(call, None, ints(input), &mut Vec::new(), &mut |result| out.push(result));
+        out
     }
 
     #[test]

@@ -11,69 +11,50 @@
 use differential_dataflow::operators::arrange::Arranged;
 use differential_dataflow::trace::wrappers::frontier::TraceFrontier;
 use differential_dataflow::trace::{Cursor, Navigable};
-use differential_dataflow::AsCollection;
 use freshet_expr::RowPipeline;
-use freshet_repr::{DataflowError, Diff, Row, Timestamp};
-use timely::container::CapacityContainerBuilder;
-use timely::dataflow::channels::pact::Pipeline;
-use timely::dataflow::operators::generic::Operator;
-use timely::dataflow::operators::OkErr as _;
+use freshet_repr::{DataflowError, Diff, Timestamp};
 
-use super::{split, ErrCollection, OkCollection, OkTrace};
+use super::{fork_collection, split, ErrCollection, OkCollection, OkTrace};
 
 /// A stored collection's rows as a dataflow imports them: still arranged.
 pub type ImportedRows<'s> = Arranged<'s, TraceFrontier<OkTrace>>;
 
 /// Runs `pipeline` on every row of `input`.
 pub fn over_collection<'s>(input: OkCollection<'s>, pipeline: RowPipeline) -> (OkCollection<'s>, ErrCollection<'s>) {
-    split(input, move |row| pipeline.apply(row.datums()).map_err(DataflowError::from).transpose())
+    split(input, "RowPipeline", move |row, time, diff, out| {
+        if let Some(result) = pipeline.apply(row.datums()).map_err(DataflowError::from).transpose() {
+            out.result(result, time, diff);
+        }
+    })
 }
 
 /// Runs `pipeline` on every row of an imported arrangement, reading each row where it is stored:
 /// only the datums the pipeline keeps are copied, once per row, whatever number of times the row
 /// has.
 pub fn over_arrangement<'s>(input: &ImportedRows<'s>, pipeline: RowPipeline) -> (OkCollection<'s>, ErrCollection<'s>) {
-    type Results = Vec<(Result<Row, DataflowError>, Timestamp, Diff)>;
-    let results = input.stream.clone().unary::<CapacityContainerBuilder<Results>, _, _, _>(
-        Pipeline,
-        "RowPipeline",
-        move |_, _| {
-            let mut times: Vec<(Timestamp, Diff)> = Vec::new();
-            move |input, output| {
-                input.for_each(|time, spans| {
-                    let mut session = output.session(&time);
-                    for span in spans.iter() {
-                        let Some(batch) = span.inner.as_ref() else { continue };
-                        let mut cursor = batch.cursor();
-                        while let Some(row) = cursor.get_key(batch) {
-                            // Rows are keys with a unit value: one value per key.
-                            while cursor.get_val(batch).is_some() {
-                                times.clear();
-                                cursor.map_times(batch, |time, diff| times.push((*time, *diff)));
-                                if let Some(((last_time, last_diff), earlier)) = times.split_last() {
-                                    let result = pipeline.apply(row.datums()).map_err(DataflowError::from).transpose();
-                                    if let Some(result) = result {
-                                        for (time, diff) in earlier {
-                                            session.give((result.clone(), *time, *diff));
-                                        }
-                                        session.give((result, *last_time, *last_diff));
-                                    }
-                                }
-                                cursor.step_val(batch);
+    let mut times: Vec<(Timestamp, Diff)> = Vec::new();
+    fork_collection(input.stream.clone(), "RowPipeline", move |spans, out| {
+        for span in spans.iter() {
+            let Some(batch) = span.inner.as_ref() else { continue };
+            let mut cursor = batch.cursor();
+            while let Some(row) = cursor.get_key(batch) {
+                // Rows are keys with a unit value: one value per key.
+                while cursor.get_val(batch).is_some() {
+                    times.clear();
+                    cursor.map_times(batch, |time, diff| times.push((*time, *diff)));
+                    if let Some(((last_time, last_diff), earlier)) = times.split_last() {
+                        let result = pipeline.apply(row.datums()).map_err(DataflowError::from).transpose();
+                        if let Some(result) = result {
+                            for (time, diff) in earlier {
+                                out.result(result.clone(), *time, *diff);
                             }
-                            cursor.step_key(batch);
+                            out.result(result, *last_time, *last_diff);
                         }
                     }
-                });
+                    cursor.step_val(batch);
+                }
+                cursor.step_key(batch);
             }
-        },
-    );
-    let (ok, err) =
-        results.ok_err::<Vec<_>, _, Vec<_>, _, _>(|(result, time, diff): (Result<Row, DataflowError>, _, _)| {
-            match result {
-                Ok(row) => Ok((row, time, diff)),
-                Err(error) => Err((error, time, diff)),
-            }
-        });
-    (ok.as_collection(), err.as_collection())
+        }
+    })
 }

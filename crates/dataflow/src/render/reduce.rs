@@ -6,14 +6,13 @@
 
 use std::cmp::Ordering;
 
-use differential_dataflow::{AsCollection, VecCollection};
+use differential_dataflow::VecCollection;
 use freshet_expr::agg::aggregate_group;
 use freshet_expr::relation::ColumnOrder;
 use freshet_expr::AggregateFunc;
 use freshet_repr::{DataflowError, Datum, Diff, Row, Timestamp};
-use timely::dataflow::operators::OkErr as _;
 
-use super::Rendered;
+use super::{fork_collection, Rendered};
 
 type Keyed<'s> = VecCollection<'s, Timestamp, (Row, Row), Diff>;
 
@@ -26,13 +25,13 @@ pub fn render_reduce(input: Rendered<'_>, key_arity: usize, funcs: Vec<(Aggregat
         keyed.reduce(move |key: &Row, values: &[(&Row, Diff)], out: &mut Vec<(Result<Row, DataflowError>, Diff)>| {
             out.push((aggregate_group(key, values, &funcs).map_err(DataflowError::from), 1));
         });
-    let (ok, agg_err) = reduced.inner.ok_err::<Vec<_>, _, Vec<_>, _, _>(
-        |((_key, result), time, diff): ((Row, Result<Row, DataflowError>), Timestamp, Diff)| match result {
-            Ok(row) => Ok((row, time, diff)),
-            Err(error) => Err((error, time, diff)),
-        },
-    );
-    Rendered { ok: ok.as_collection(), err: input.err.concat(agg_err.as_collection()) }
+    type Reduced = ((Row, Result<Row, DataflowError>), Timestamp, Diff);
+    let (ok, agg_err) = fork_collection(reduced.inner, "AggregateOutput", |batch: &mut Vec<Reduced>, out| {
+        for ((_key, result), time, diff) in batch.drain(..) {
+            out.result(result, time, diff);
+        }
+    });
+    Rendered { ok, err: input.err.concat(agg_err) }
 }
 
 /// Which rows of each group a `TopK` keeps.
