@@ -22,6 +22,7 @@ pub async fn run(plan: &Plan, server: &Server, summary: &mut Summary) -> Result<
     progress(&format!("engine: loading {records} JSON records into a table"));
     let client = server.connect().await?;
     load(&client, records).await?;
+    server.settle().await?;
     let mut pairs = Vec::new();
     for run in 0..plan.runs + 1 {
         progress(&format!("engine: run {run}/{}: bare serde_json, then the view", plan.runs));

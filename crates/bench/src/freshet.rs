@@ -9,10 +9,12 @@ use std::time::{Duration, Instant};
 use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
 
 use crate::error::{BenchError, Result};
-use crate::procs::{free_port, rss_bytes, TempDir};
+use crate::procs::{cpu_ticks, free_port, rss_bytes, TempDir};
 
 /// How long start-up (including recovery of a big data directory) may take.
 const READY_LIMIT: Duration = Duration::from_secs(300);
+/// Longest wait for the server to go idle after a load.
+const SETTLE_LIMIT: Duration = Duration::from_secs(60);
 
 /// How to start a server: binary, workers, environment (AWS endpoint and keys).
 #[derive(Clone)]
@@ -116,9 +118,32 @@ impl Server {
     }
 
     pub fn rss_bytes(&self) -> Result<u64> {
-        let pid =
-            self.child.as_ref().map(Child::id).ok_or_else(|| BenchError::Setup("freshet is not running".into()))?;
-        rss_bytes(pid)
+        rss_bytes(self.pid()?)
+    }
+
+    fn pid(&self) -> Result<u32> {
+        self.child.as_ref().map(Child::id).ok_or_else(|| BenchError::Setup("freshet is not running".into()))
+    }
+
+    /// Waits until the server is idle (under 5% of one core over a quarter second), so that work a
+    /// load left behind, such as compacting the table log, does not run inside a measurement. Gives
+    /// up after `SETTLE_LIMIT` and says so; the measurement then goes ahead.
+    pub async fn settle(&self) -> Result<()> {
+        const WINDOW: Duration = Duration::from_millis(250);
+        let pid = self.pid()?;
+        let deadline = Instant::now() + SETTLE_LIMIT;
+        let mut before = cpu_ticks(pid)?;
+        while Instant::now() < deadline {
+            tokio::time::sleep(WINDOW).await;
+            let now = cpu_ticks(pid)?;
+            // 100 ticks per second of one core: 5% of one core over a quarter second is 1.25 ticks.
+            if now - before <= 1 {
+                return Ok(());
+            }
+            before = now;
+        }
+        crate::report::progress(&format!("freshet still busy after {} s; measuring anyway", SETTLE_LIMIT.as_secs()));
+        Ok(())
     }
 
     /// SIGKILL: no chance to flush anything.

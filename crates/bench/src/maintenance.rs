@@ -44,6 +44,7 @@ pub async fn run(plan: &Plan, server: &Server, summary: &mut Summary) -> Result<
     progress(&format!("maintenance: loading {rows} rows and three views"));
     let writer = server.connect().await?;
     let load_time = load(&writer, rows, plan.limit).await?;
+    server.settle().await?;
     let poller = server.connect().await?;
     let mut next_id = rows as i64 + 1;
     let mut latencies: [Vec<f64>; 3] = Default::default();

@@ -79,6 +79,7 @@ pub async fn run(plan: &Plan, server: &Server, summary: &mut Summary) -> Result<
     progress(&format!("nexmark: generating and loading {events} events"));
     let client = server.connect().await?;
     load(&client, events).await?;
+    server.settle().await?;
     let peer = if plan.nexmark_peer { Some(build_peer()?) } else { None };
     let mut freshet_runs = Vec::new();
     let mut peer_runs = Vec::new();

@@ -110,6 +110,23 @@ pub fn rss_bytes(pid: u32) -> Result<u64> {
     parse_vm_rss(&text).ok_or_else(|| BenchError::Parse { what: path, detail: "no VmRSS line".into() })
 }
 
+/// CPU time a process has used, user and system, in clock ticks (`/proc/<pid>/stat` fields 14 and 15).
+pub fn cpu_ticks(pid: u32) -> Result<u64> {
+    let path = format!("/proc/{pid}/stat");
+    let text = std::fs::read_to_string(&path).map_err(|e| BenchError::io(format!("read {path}"), e))?;
+    parse_cpu_ticks(&text).ok_or_else(|| BenchError::Parse { what: path, detail: "no utime/stime fields".into() })
+}
+
+fn parse_cpu_ticks(stat: &str) -> Option<u64> {
+    // The command name (field 2) may hold spaces and parentheses; the fields after it start at the
+    // last ')'. utime and stime are fields 14 and 15, the 12th and 13th after it.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace().skip(11);
+    let user: u64 = fields.next()?.parse().ok()?;
+    let system: u64 = fields.next()?.parse().ok()?;
+    Some(user + system)
+}
+
 fn parse_vm_rss(status: &str) -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
@@ -119,6 +136,13 @@ fn parse_vm_rss(status: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cpu_ticks_are_user_plus_system_even_with_odd_command_names() {
+        let stat = "4242 (fresh et) (x) S 1 4242 4242 0 -1 4194560 100 0 0 0 731 269 0 0 20 0 9 0 55 0 0";
+        assert_eq!(parse_cpu_ticks(stat), Some(1000));
+        assert_eq!(parse_cpu_ticks("4242 (freshet) S 1"), None);
+    }
 
     #[test]
     fn vm_rss_is_read_in_bytes() {

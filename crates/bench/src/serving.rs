@@ -55,6 +55,7 @@ pub async fn run(plan: &Plan, server: &Server, summary: &mut Summary) -> Result<
     )
     .await?;
     execute(&pg_client, "VACUUM ANALYZE serve").await?;
+    server.settle().await?;
     let freshet = Endpoint { port: server.port(), user: "freshet", db: "freshet", relation: "serve_mv" };
     let postgres = Endpoint { port: pg.port(), user: "postgres", db: "postgres", relation: "serve" };
     let temp = TempDir::new("pgbench")?;
