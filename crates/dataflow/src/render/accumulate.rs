@@ -12,6 +12,7 @@ use differential_dataflow::{AsCollection, VecCollection};
 use freshet_expr::{AggregateExpr, AggregateFunc};
 use freshet_repr::{ColumnType, DataflowError, Datum, Diff, EvalError, Row, ScalarType, Timestamp};
 use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
 use std::collections::HashMap;
 
 use super::{fork, fork_collection, ErrCollection, OkCollection, Rendered};
@@ -19,6 +20,8 @@ use super::{fork, fork_collection, ErrCollection, OkCollection, Rendered};
 /// What one aggregate accumulates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Accumulable {
+    /// `count(expr)` of an argument that is never NULL (`count(*)`): the group's rows.
+    CountRows,
     /// `count(expr)`: non-null values.
     Count,
     /// `sum` of `smallint`/`integer` (a `bigint` result) or of `bigint` (a `numeric` result).
@@ -33,8 +36,9 @@ pub fn accumulable(aggregates: &[AggregateExpr], input: &[ColumnType]) -> Option
             if agg.distinct {
                 return None;
             }
-            let arg = freshet_expr::func::infer_type(&agg.expr, input).scalar_type;
-            match (&agg.func, arg) {
+            let arg = freshet_expr::func::infer_type(&agg.expr, input);
+            match (&agg.func, arg.scalar_type) {
+                (AggregateFunc::Count, _) if !arg.nullable => Some(Accumulable::CountRows),
                 (AggregateFunc::Count, _) => Some(Accumulable::Count),
                 (AggregateFunc::Sum, ScalarType::Int16 | ScalarType::Int32) => {
                     Some(Accumulable::SumInt { numeric_result: false })
@@ -46,9 +50,11 @@ pub fn accumulable(aggregates: &[AggregateExpr], input: &[ColumnType]) -> Option
         .collect()
 }
 
-/// A group's totals: `[rows, then per aggregate: non-null count (and for sums, the sum)]`.
+/// A group's totals: `[rows, then per aggregate: non-null count (and for sums, the sum)]`, where a
+/// count of rows adds no field. Inline up to three fields (`count(*)` and a `sum`): every update of
+/// the aggregation carries one, and a heap block each was a tenth of an aggregation's time.
 #[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct Totals(Vec<i128>);
+pub struct Totals(SmallVec<[i128; 3]>);
 
 impl IsZero for Totals {
     fn is_zero(&self) -> bool {
@@ -86,8 +92,19 @@ fn contribution(kinds: &[Accumulable], args: &[Datum]) -> Result<Totals, EvalErr
 impl Totals {
     /// The totals of no rows, laid out for `kinds`.
     fn zero(kinds: &[Accumulable]) -> Totals {
-        let width = 1 + kinds.iter().map(|k| if *k == Accumulable::Count { 1 } else { 2 }).sum::<usize>();
-        Totals(vec![0; width])
+        let width = 1 + kinds.iter().map(|kind| kind.fields()).sum::<usize>();
+        Totals(smallvec::smallvec![0; width])
+    }
+}
+
+impl Accumulable {
+    /// How many fields of `Totals` this aggregate adds beside the row count.
+    fn fields(self) -> usize {
+        match self {
+            Accumulable::CountRows => 0,
+            Accumulable::Count => 1,
+            Accumulable::SumInt { .. } => 2,
+        }
     }
 }
 
@@ -95,7 +112,7 @@ impl Totals {
 /// an argument a sum cannot take leaves `totals` unchanged.
 fn add_contribution(totals: &mut Totals, kinds: &[Accumulable], args: &[Datum], diff: Diff) -> Result<(), EvalError> {
     for (kind, arg) in kinds.iter().zip(args) {
-        if *kind != Accumulable::Count
+        if matches!(kind, Accumulable::SumInt { .. })
             && !matches!(arg, Datum::Null | Datum::Int16(_) | Datum::Int32(_) | Datum::Int64(_))
         {
             return Err(EvalError::Internal(format!("integer sum over {arg:?}")));
@@ -110,6 +127,9 @@ fn add_contribution(totals: &mut Totals, kinds: &[Accumulable], args: &[Datum], 
     };
     add(1);
     for (kind, arg) in kinds.iter().zip(args) {
+        if *kind == Accumulable::CountRows {
+            continue;
+        }
         add(i128::from(!arg.is_null()));
         if *kind != Accumulable::Count {
             add(match arg {
@@ -136,12 +156,14 @@ fn output_row(key: &Row, totals: &Totals, kinds: &[Accumulable]) -> Result<Row, 
     }
     let mut datums = key.datums().to_vec();
     for kind in kinds {
-        let present = fields.next().unwrap_or(0);
+        let present = if *kind == Accumulable::CountRows { rows } else { fields.next().unwrap_or(0) };
         if !(0..=rows).contains(&present) {
             return Err(negative().into());
         }
         datums.push(match kind {
-            Accumulable::Count => Datum::Int64(i64::try_from(present).map_err(|_| out_of_range())?),
+            Accumulable::CountRows | Accumulable::Count => {
+                Datum::Int64(i64::try_from(present).map_err(|_| out_of_range())?)
+            }
             Accumulable::SumInt { numeric_result } => {
                 let sum = fields.next().unwrap_or(0);
                 if present == 0 && sum != 0 {
@@ -186,11 +208,17 @@ fn pre_aggregate<'s>(
     let mut groups: HashMap<(Row, Timestamp), Totals, foldhash::fast::RandomState> = HashMap::default();
     let (keyed, errors) = fork(rows.inner, "PreAggregate", move |batch: &mut Vec<(Row, Timestamp, Diff)>, out| {
         for (row, time, diff) in batch.drain(..) {
-            let (key, args) = row.split_at(key_arity);
-            let totals = groups.entry((key, time)).or_insert_with(|| Totals::zero(&kinds));
-            if let Err(error) = add_contribution(totals, &kinds, args.datums(), diff) {
+            // The key is the row cut short, so it needs no allocation of its own.
+            let mut datums = row.into_datums();
+            let mut contribution = Totals::zero(&kinds);
+            let args = datums.get(key_arity..).unwrap_or_default();
+            if let Err(error) = add_contribution(&mut contribution, &kinds, args, diff) {
                 out.error(error.into(), time, diff);
+                continue;
             }
+            datums.truncate(key_arity);
+            let totals = groups.entry((Row::new(datums), time)).or_insert_with(|| Totals::zero(&kinds));
+            totals.plus_equals(&contribution);
         }
         for ((key, time), totals) in groups.drain() {
             if !totals.is_zero() {
@@ -230,5 +258,20 @@ mod tests {
         let mut phantom = contribution(&kinds, &[Datum::Int32(5)]).unwrap();
         phantom.plus_equals(&contribution(&kinds, &[Datum::Int32(3)]).unwrap().multiply(&-1));
         assert!(!phantom.is_zero() && output_row(&key, &phantom, &kinds).is_err());
+    }
+
+    #[test]
+    fn counts_of_never_null_arguments_are_row_counts_without_a_field_of_their_own() {
+        use freshet_expr::ScalarExpr;
+        let count =
+            |column| AggregateExpr { func: AggregateFunc::Count, expr: ScalarExpr::Column(column), distinct: false };
+        let input = [ColumnType::new(ScalarType::Int64, false), ColumnType::new(ScalarType::Int64, true)];
+        let kinds = accumulable(&[count(0), count(1)], &input).unwrap();
+        assert_eq!(kinds, [Accumulable::CountRows, Accumulable::Count]);
+        assert_eq!(Totals::zero(&kinds).0.len(), 2);
+        let mut totals = contribution(&kinds, &[Datum::Int64(1), Datum::Null]).unwrap();
+        totals.plus_equals(&contribution(&kinds, &[Datum::Int64(2), Datum::Int64(3)]).unwrap());
+        let row = output_row(&Row::empty(), &totals, &kinds).unwrap();
+        assert_eq!(row.datums(), &[Datum::Int64(2), Datum::Int64(1)]);
     }
 }

@@ -7,6 +7,7 @@
 //! one row into one row, or none.
 
 use freshet_repr::{Datum, EvalError, Row, ScalarType};
+use smallvec::SmallVec;
 
 use super::{MapFilterProject, RowStep};
 use crate::func::{BinaryFunc, UnaryFunc};
@@ -92,7 +93,8 @@ impl RowPipeline {
                 self.input_arity
             )));
         }
-        let mut computed: Vec<Datum> = Vec::with_capacity(self.ops.len());
+        // On the stack for the usual few maps: this runs once per row, often per produced row.
+        let mut computed: SmallVec<[Datum; 4]> = SmallVec::with_capacity(self.ops.len());
         for op in &self.ops {
             let slots = Slots { input, computed: &computed };
             match op {
