@@ -9,7 +9,7 @@ use crate::{RelationExpr, ScalarExpr};
 
 mod pipeline;
 
-pub use pipeline::RowPipeline;
+pub use pipeline::{HoistedPipeline, RowPipeline};
 
 /// One row-at-a-time step, with `RelationExpr`'s meaning.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -13,19 +13,19 @@
 //! rendered once and their collections shared, so their work is done once.
 
 mod accumulate;
+mod flat_map;
 mod fork;
 mod join;
 mod pipeline;
 mod reduce;
 
-use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 
 use differential_dataflow::operators::arrange::TraceAgent;
 use differential_dataflow::trace::implementations::KeySpine;
 use differential_dataflow::{AsCollection, VecCollection};
-use freshet_expr::{AggregateExpr, MapFilterProject, RelationExpr, RowPipeline, ScalarExpr, TableFunc};
+use freshet_expr::{AggregateExpr, MapFilterProject, RelationExpr, RowPipeline, ScalarExpr};
 use freshet_repr::{DataflowError, Datum, Diff, EvalError, GlobalId, Row, Timestamp};
 use timely::dataflow::operators::vec::{Map as _, ToStream as _};
 use timely::dataflow::Scope;
@@ -93,11 +93,12 @@ impl<'s> RenderContext<'s> {
                 self.render_pipeline(expr)
             }
             RelationExpr::FlatMap { input, func, exprs } => {
-                let mut call = TableCall::new(func, exprs);
+                let mut call = flat_map::TableCall::new(func, exprs);
                 let input = self.render(input);
                 let mut scratch = Vec::new();
                 let (ok, err) = split(input.ok, "FlatMap", move |row, time, diff, out| {
-                    flat_map_through(&mut call, None, row, &mut scratch, &mut |result| out.result(result, time, diff))
+                    let mut emit = |result| out.result(result, time, diff);
+                    flat_map::flat_map_through(&mut call, None, row, &mut scratch, &mut emit)
                 });
                 Rendered { ok, err: input.err.concat(err) }
             }
@@ -147,12 +148,14 @@ impl<'s> RenderContext<'s> {
         }
         if let RelationExpr::FlatMap { input: inner, func, exprs } = input {
             if !pipeline.is_identity() {
+                let call_input_arity = inner.arity();
                 let inner = self.render(inner);
-                let mut call = TableCall::new(func, exprs);
+                let mut call = flat_map::TableCall::new(func, exprs);
+                let mut through = flat_map::Through::new(pipeline, call_input_arity, &call);
                 let mut scratch = Vec::new();
                 let (ok, err) = split(inner.ok, "FlatMap", move |row, time, diff, out| {
                     let mut emit = |result| out.result(result, time, diff);
-                    flat_map_through(&mut call, Some(&pipeline), row, &mut scratch, &mut emit)
+                    flat_map::flat_map_through(&mut call, Some(&mut through), row, &mut scratch, &mut emit)
                 });
                 return Rendered { ok, err: inner.err.concat(err) };
             }
@@ -284,94 +287,6 @@ pub fn holds(predicates: &[ScalarExpr], datums: &[Datum]) -> Result<bool, Datafl
     Ok(true)
 }
 
-/// A table function applied to its argument expressions. When no argument reads the input row
-/// (`generate_series(0, 4)`), the produced rows are computed at the first input row and reused for
-/// every later one, provided they are few ([`MAX_REUSED_ROWS`]); an argument that fails to evaluate
-/// is evaluated, and reported, per row as before.
-struct TableCall {
-    func: TableFunc,
-    exprs: Vec<ScalarExpr>,
-    reuse: Reuse,
-}
-
-/// Whether a table call's rows are computed once.
-enum Reuse {
-    /// Constant arguments, not yet evaluated.
-    Pending,
-    Rows(Vec<Row>),
-    PerRow,
-}
-
-/// Most rows a constant table call keeps for the operator's lifetime.
-const MAX_REUSED_ROWS: usize = 10_000;
-
-impl TableCall {
-    fn new(func: &TableFunc, exprs: &[ScalarExpr]) -> Self {
-        let reuse = if exprs.iter().all(ScalarExpr::is_constant) { Reuse::Pending } else { Reuse::PerRow };
-        TableCall { func: func.clone(), exprs: exprs.to_vec(), reuse }
-    }
-
-    fn eval(&self, datums: &[Datum]) -> Result<Vec<Row>, EvalError> {
-        let args: Vec<Datum> = self.exprs.iter().map(|e| e.eval(datums)).collect::<Result<_, _>>()?;
-        self.func.eval(&args)
-    }
-
-    /// The rows produced for `row`.
-    fn produce(&mut self, row: &Row) -> Result<Cow<'_, [Row]>, EvalError> {
-        if matches!(self.reuse, Reuse::Pending) {
-            self.reuse = match self.eval(&[]) {
-                Ok(rows) if rows.len() <= MAX_REUSED_ROWS => Reuse::Rows(rows),
-                _ => Reuse::PerRow,
-            };
-        }
-        match &self.reuse {
-            Reuse::Rows(rows) => Ok(Cow::Borrowed(rows)),
-            Reuse::Pending | Reuse::PerRow => self.eval(row.datums()).map(Cow::Owned),
-        }
-    }
-}
-
-/// `call` over `row`: the input's datums followed by each produced row's, through `pipeline` when
-/// given, each result given to `out`. With a pipeline, the joined datums are assembled in `scratch`
-/// and never become a row of their own (hopping windows made five such rows per bid in Nexmark q5).
-fn flat_map_through(
-    call: &mut TableCall,
-    pipeline: Option<&RowPipeline>,
-    row: Row,
-    scratch: &mut Vec<Datum>,
-    out: &mut impl FnMut(Result<Row, DataflowError>),
-) {
-    let produced = match call.produce(&row) {
-        Ok(produced) => produced,
-        Err(error) => return out(Err(error.into())),
-    };
-    scratch.clear();
-    scratch.extend(row.into_datums());
-    let width = scratch.len();
-    let mut emit = |scratch: &mut Vec<Datum>| {
-        let result = match pipeline {
-            Some(pipeline) => pipeline.apply(scratch).map_err(DataflowError::from).transpose(),
-            None => Some(Ok(Row::new(scratch.clone()))),
-        };
-        if let Some(result) = result {
-            out(result);
-        }
-    };
-    // Rows computed for this input row are moved in; reused ones are cloned.
-    match produced {
-        Cow::Borrowed(rows) => rows.iter().for_each(|extra| {
-            scratch.truncate(width);
-            scratch.extend(extra.iter().cloned());
-            emit(scratch);
-        }),
-        Cow::Owned(rows) => rows.into_iter().for_each(|extra| {
-            scratch.truncate(width);
-            scratch.extend(extra.into_datums());
-            emit(scratch);
-        }),
-    }
-}
-
 /// Evaluates key expressions; `None` when any key is NULL (SQL equality never matches NULL).
 pub fn eval_key(keys: &[ScalarExpr], row: &Row) -> Result<Option<Row>, DataflowError> {
     let mut datums = Vec::with_capacity(keys.len());
@@ -415,46 +330,5 @@ mod tests {
         let keys = [ScalarExpr::Column(0), ScalarExpr::Column(1)];
         assert_eq!(eval_key(&keys, &ints(&[1, 2])).unwrap(), Some(ints(&[1, 2])));
         assert_eq!(eval_key(&keys, &Row::new(vec![Datum::Int64(1), Datum::Null])).unwrap(), None);
-    }
-
-    fn series(start: ScalarExpr, stop: ScalarExpr) -> TableCall {
-        TableCall::new(&TableFunc::GenerateSeriesInt(ScalarType::Int64), &[start, stop])
-    }
-
-    fn int(v: i64) -> ScalarExpr {
-        ScalarExpr::Literal(Datum::Int64(v), ScalarType::Int64)
-    }
-
-    fn produced(call: &mut TableCall, input: &[i64]) -> Vec<Result<Row, DataflowError>> {
-        let mut out = Vec::new();
-        flat_map_through(call, None, ints(input), &mut Vec::new(), &mut |result| out.push(result));
-        out
-    }
-
-    #[test]
-    fn constant_table_calls_are_computed_once_and_agree_with_per_row_calls() {
-        let mut constant = series(int(0), int(2));
-        let mut per_row = series(int(0), ScalarExpr::Column(1));
-        for input in [[7, 2], [8, 2]] {
-            let expected: Vec<_> = (0..=2).map(|k| Ok(ints(&[input[0], input[1], k]))).collect();
-            assert_eq!(produced(&mut constant, &input), expected);
-            assert_eq!(produced(&mut per_row, &input), expected);
-        }
-        assert!(matches!(constant.reuse, Reuse::Rows(ref rows) if rows.len() == 3));
-        assert!(matches!(per_row.reuse, Reuse::PerRow));
-        // Too many rows to keep: evaluated per row instead.
-        let mut large = series(int(1), int(MAX_REUSED_ROWS as i64 + 1));
-        assert_eq!(produced(&mut large, &[1]).len(), MAX_REUSED_ROWS + 1);
-        assert!(matches!(large.reuse, Reuse::PerRow));
-    }
-
-    #[test]
-    fn a_failing_constant_argument_fails_every_row() {
-        let overflow = int(i64::MAX).call_binary(int(1), BinaryFunc::Add);
-        let mut call = series(int(0), overflow);
-        for input in [[1], [2]] {
-            let out = produced(&mut call, &input);
-            assert!(matches!(out.as_slice(), [Err(DataflowError::Eval(_))]), "{out:?}");
-        }
     }
 }

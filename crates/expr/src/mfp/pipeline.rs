@@ -10,8 +10,13 @@ use freshet_repr::{Datum, EvalError, Row, ScalarType};
 use smallvec::SmallVec;
 
 use super::{MapFilterProject, RowStep};
+
+mod hoist;
+
 use crate::func::{BinaryFunc, UnaryFunc};
 use crate::{Columns, ScalarExpr};
+use hoist::Hoisted;
+pub use hoist::HoistedPipeline;
 
 /// One step of a compiled pipeline; column references are slots (see `RowPipeline`).
 #[derive(Clone, Debug)]
@@ -86,6 +91,11 @@ impl RowPipeline {
 
     /// The row after every step, `None` if a filter dropped it.
     pub fn apply(&self, input: &[Datum]) -> Result<Option<Row>, EvalError> {
+        self.apply_with(input, Hoisted::NONE)
+    }
+
+    /// `apply`, with the values of hoisted subexpressions that the steps read (see `hoist`).
+    fn apply_with(&self, input: &[Datum], hoisted: Hoisted<'_>) -> Result<Option<Row>, EvalError> {
         if input.len() != self.input_arity {
             return Err(EvalError::Internal(format!(
                 "row of {} columns where the plan expects {}",
@@ -96,7 +106,7 @@ impl RowPipeline {
         // On the stack for the usual few maps: this runs once per row, often per produced row.
         let mut computed: SmallVec<[Datum; 4]> = SmallVec::with_capacity(self.ops.len());
         for op in &self.ops {
-            let slots = Slots { input, computed: &computed };
+            let slots = Slots { input, computed: &computed, hoisted };
             match op {
                 SlotOp::Map(expr) => {
                     let value = expr.eval_in(&slots)?;
@@ -152,14 +162,19 @@ fn json_members(cast: &ScalarExpr, keys: &[String], slots: &Slots<'_>) -> Result
     }
 }
 
-/// A row's slots: the input row, read in place, then the values computed so far.
+/// A row's slots: the input row, read in place, then the values computed so far; far above them,
+/// the values of hoisted subexpressions.
 struct Slots<'a> {
     input: &'a [Datum],
     computed: &'a [Datum],
+    hoisted: Hoisted<'a>,
 }
 
 impl Columns for Slots<'_> {
     fn column(&self, index: usize) -> Option<&Datum> {
+        if index >= hoist::OUTER_BASE {
+            return self.hoisted.get(index);
+        }
         match index.checked_sub(self.input.len()) {
             None => self.input.get(index),
             Some(computed) => self.computed.get(computed),

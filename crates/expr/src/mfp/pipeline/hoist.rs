@@ -1,0 +1,176 @@
+//! Hoisting for pipelines over rows assembled from two parts. A flat map runs its pipeline on its
+//! input row followed by each row its table function produced: a subexpression that reads only the
+//! input row's columns (`date_time / 2000 * 2000` in Nexmark q5) has one value for all the rows
+//! produced from it, and one that reads only the produced columns (`k * 2000`) has one value per
+//! produced row when the function produces the same rows for every input (constant arguments).
+//! `HoistedPipeline` lets the caller evaluate each once per part instead of once per row.
+//!
+//! Results are unchanged. A hoisted value is read where the subexpression it replaces stood, so
+//! evaluation order and short-circuiting (`CASE`, `AND`, `COALESCE`) are as before; and where a
+//! hoisted subexpression fails for some part, that part's rows go through the plain pipeline, which
+//! reports an error exactly where, and whether, it did before. This module must not decide when
+//! parts repeat; the caller knows that.
+
+use freshet_repr::{Datum, EvalError, Row};
+
+use super::{RowPipeline, SlotOp};
+use crate::ScalarExpr;
+
+/// First slot of the outer part's hoisted values; far above any row's own slots.
+pub(super) const OUTER_BASE: usize = 1 << 40;
+/// First slot of the inner part's hoisted values.
+const INNER_BASE: usize = 1 << 41;
+
+/// The hoisted values a pipeline's steps read.
+#[derive(Clone, Copy)]
+pub(super) struct Hoisted<'a> {
+    outer: &'a [Datum],
+    inner: &'a [Datum],
+}
+
+impl<'a> Hoisted<'a> {
+    pub(super) const NONE: Hoisted<'static> = Hoisted { outer: &[], inner: &[] };
+
+    pub(super) fn get(&self, slot: usize) -> Option<&'a Datum> {
+        match slot.checked_sub(INNER_BASE) {
+            Some(index) => self.inner.get(index),
+            None => self.outer.get(slot - OUTER_BASE),
+        }
+    }
+}
+
+/// A pipeline over rows of an outer part (the first `outer_width` columns) and an inner part (the
+/// rest), with the subexpressions that read only one part taken out to be evaluated per part.
+#[derive(Clone, Debug)]
+pub struct HoistedPipeline {
+    /// Subexpressions over the outer part's columns.
+    outer: Vec<ScalarExpr>,
+    /// Subexpressions over the inner part's columns.
+    inner: Vec<ScalarExpr>,
+    /// The steps, reading hoisted values in place of those subexpressions.
+    hoisted: RowPipeline,
+    /// The steps as they were, for parts whose hoisted values failed.
+    plain: RowPipeline,
+}
+
+impl HoistedPipeline {
+    /// `pipeline` with the subexpressions worth hoisting taken out: those of the outer part, and
+    /// those of the inner part when `hoist_inner`. `None` when there are none.
+    pub fn new(pipeline: &RowPipeline, outer_width: usize, hoist_inner: bool) -> Option<HoistedPipeline> {
+        let mut hoister =
+            Hoister { outer_width, arity: pipeline.input_arity, hoist_inner, outer: Vec::new(), inner: Vec::new() };
+        let mut hoisted = pipeline.clone();
+        for op in &mut hoisted.ops {
+            match op {
+                SlotOp::Map(expr) | SlotOp::Filter(expr) => hoister.hoist(expr),
+                SlotOp::JsonMembers { .. } => {}
+            }
+        }
+        if hoister.outer.is_empty() && hoister.inner.is_empty() {
+            return None;
+        }
+        Some(HoistedPipeline { outer: hoister.outer, inner: hoister.inner, hoisted, plain: pipeline.clone() })
+    }
+
+    /// The outer part's hoisted values, from a row that starts with that part; `None` if any fails.
+    pub fn outer_values(&self, row: &[Datum]) -> Option<Vec<Datum>> {
+        self.outer.iter().map(|expr| expr.eval(row).ok()).collect()
+    }
+
+    /// The inner part's hoisted values, from a whole row; `None` if any fails.
+    pub fn inner_values(&self, row: &[Datum]) -> Option<Vec<Datum>> {
+        self.inner.iter().map(|expr| expr.eval(row).ok()).collect()
+    }
+
+    /// The row after every step, given its parts' hoisted values (`None` for a part whose values
+    /// failed: the row then goes through the plain steps).
+    pub fn apply(
+        &self,
+        row: &[Datum],
+        outer: Option<&[Datum]>,
+        inner: Option<&[Datum]>,
+    ) -> Result<Option<Row>, EvalError> {
+        match (outer, inner) {
+            (Some(outer), Some(inner)) => self.hoisted.apply_with(row, Hoisted { outer, inner }),
+            _ => self.plain.apply(row),
+        }
+    }
+}
+
+/// Which part of the row an expression reads.
+#[derive(PartialEq)]
+enum Part {
+    Outer,
+    Inner,
+    /// Both, computed slots, or no column at all.
+    Neither,
+}
+
+struct Hoister {
+    outer_width: usize,
+    arity: usize,
+    hoist_inner: bool,
+    outer: Vec<ScalarExpr>,
+    inner: Vec<ScalarExpr>,
+}
+
+impl Hoister {
+    /// Replaces the largest subexpressions of `expr` that read one part with reads of their
+    /// hoisted values; bare columns and literals stay, as reading them costs no less.
+    fn hoist(&mut self, expr: &mut ScalarExpr) {
+        if !matches!(expr, ScalarExpr::Column(_) | ScalarExpr::Literal(..)) {
+            let part = self.part(expr);
+            if part == Part::Outer {
+                *expr = ScalarExpr::Column(OUTER_BASE + slot_of(&mut self.outer, expr));
+                return;
+            }
+            if part == Part::Inner && self.hoist_inner {
+                *expr = ScalarExpr::Column(INNER_BASE + slot_of(&mut self.inner, expr));
+                return;
+            }
+        }
+        match expr {
+            ScalarExpr::Column(_) | ScalarExpr::Literal(..) => {}
+            ScalarExpr::CallUnary { expr, .. } => self.hoist(expr),
+            ScalarExpr::CallBinary { expr1, expr2, .. } => {
+                self.hoist(expr1);
+                self.hoist(expr2);
+            }
+            ScalarExpr::CallVariadic { exprs, .. } => exprs.iter_mut().for_each(|e| self.hoist(e)),
+            ScalarExpr::If { cond, then, els } => {
+                self.hoist(cond);
+                self.hoist(then);
+                self.hoist(els);
+            }
+        }
+    }
+
+    fn part(&self, expr: &ScalarExpr) -> Part {
+        let (mut outer, mut inner, mut other) = (false, false, false);
+        expr.visit(&mut |e| {
+            if let ScalarExpr::Column(slot) = e {
+                match *slot {
+                    slot if slot < self.outer_width => outer = true,
+                    slot if slot < self.arity => inner = true,
+                    _ => other = true,
+                }
+            }
+        });
+        match (outer, inner, other) {
+            (true, false, false) => Part::Outer,
+            (false, true, false) => Part::Inner,
+            _ => Part::Neither,
+        }
+    }
+}
+
+/// The index of `expr` in `hoisted`, added if new: a subexpression used twice is evaluated once.
+fn slot_of(hoisted: &mut Vec<ScalarExpr>, expr: &ScalarExpr) -> usize {
+    hoisted.iter().position(|e| e == expr).unwrap_or_else(|| {
+        hoisted.push(expr.clone());
+        hoisted.len() - 1
+    })
+}
+
+#[cfg(test)]
+mod tests;
