@@ -156,18 +156,18 @@ impl ScalarExpr {
     pub fn permute(&mut self, map: &impl Fn(usize) -> usize) {
         match self {
             ScalarExpr::Column(i) => *i = map(*i),
-            ScalarExpr::Literal(..) => {}
-            ScalarExpr::CallUnary { expr, .. } => expr.permute(map),
-            ScalarExpr::CallBinary { expr1, expr2, .. } => {
-                expr1.permute(map);
-                expr2.permute(map);
-            }
-            ScalarExpr::CallVariadic { exprs, .. } => exprs.iter_mut().for_each(|e| e.permute(map)),
-            ScalarExpr::If { cond, then, els } => {
-                cond.permute(map);
-                then.permute(map);
-                els.permute(map);
-            }
+            _ => self.children_mut().into_iter().for_each(|child| child.permute(map)),
+        }
+    }
+
+    /// The direct subexpressions, in evaluation order.
+    pub fn children_mut(&mut self) -> Vec<&mut ScalarExpr> {
+        match self {
+            ScalarExpr::Column(_) | ScalarExpr::Literal(..) => Vec::new(),
+            ScalarExpr::CallUnary { expr, .. } => vec![expr],
+            ScalarExpr::CallBinary { expr1, expr2, .. } => vec![expr1, expr2],
+            ScalarExpr::CallVariadic { exprs, .. } => exprs.iter_mut().collect(),
+            ScalarExpr::If { cond, then, els } => vec![cond, then, els],
         }
     }
 }

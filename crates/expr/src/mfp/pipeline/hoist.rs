@@ -129,19 +129,8 @@ impl Hoister {
                 return;
             }
         }
-        match expr {
-            ScalarExpr::Column(_) | ScalarExpr::Literal(..) => {}
-            ScalarExpr::CallUnary { expr, .. } => self.hoist(expr),
-            ScalarExpr::CallBinary { expr1, expr2, .. } => {
-                self.hoist(expr1);
-                self.hoist(expr2);
-            }
-            ScalarExpr::CallVariadic { exprs, .. } => exprs.iter_mut().for_each(|e| self.hoist(e)),
-            ScalarExpr::If { cond, then, els } => {
-                self.hoist(cond);
-                self.hoist(then);
-                self.hoist(els);
-            }
+        for child in expr.children_mut() {
+            self.hoist(child);
         }
     }
 
