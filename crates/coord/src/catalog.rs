@@ -84,6 +84,9 @@ pub struct Catalog {
     path: PathBuf,
     next_id: u64,
     entries: BTreeMap<GlobalId, CatalogEntry>,
+    /// Counts the changes applied since start-up, so that kept plans can tell whether they were
+    /// made against the catalog as it is (`plan_cache`).
+    generation: u64,
 }
 
 impl Catalog {
@@ -97,7 +100,12 @@ impl Catalog {
             Err(e) => return Err(CoordError::Storage(format!("reading catalog {}: {e}", path.display()))),
         };
         let entries = file.entries.into_iter().map(|e| (e.id, e)).collect();
-        Ok(Catalog { path, next_id: file.next_id.max(1), entries })
+        Ok(Catalog { path, next_id: file.next_id.max(1), entries, generation: 0 })
+    }
+
+    /// Changes with every `transact`.
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     pub fn allocate_id(&mut self) -> GlobalId {
@@ -144,6 +152,8 @@ impl Catalog {
     /// Applies a change and persists the whole catalog before returning; on a write failure the
     /// in-memory catalog is rolled back so memory and disk agree.
     pub fn transact(&mut self, add: Vec<CatalogEntry>, remove: &[GlobalId]) -> Result<(), CoordError> {
+        // Even a change rolled back below ends the plans made before it: they are re-made, not wrong.
+        self.generation += 1;
         let before = self.entries.clone();
         for id in remove {
             self.entries.remove(id);

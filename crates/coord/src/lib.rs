@@ -10,6 +10,7 @@ mod ddl;
 pub mod error;
 mod finishing;
 mod introspection;
+mod plan_cache;
 mod plan_catalog;
 mod pushdown;
 mod read;
@@ -21,6 +22,7 @@ mod timestamp;
 mod write;
 
 pub use error::CoordError;
+pub use plan_cache::ParsedStatement;
 pub use session::{CancelToken, ExecuteResponse, Session};
 pub use subscribe::SubscribeStream;
 

@@ -1,8 +1,10 @@
 //! The planner's view of the catalog for one statement. It records every relation the planner
 //! resolves, because plans inline views and so lose track of them; those are the statement's
-//! dependencies.
+//! dependencies. It also notes whether the planner read anything that changes without a catalog
+//! or variable change (introspection relations, listings, the statement timestamp), which a kept
+//! plan must not depend on (`plan_cache`).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
 use freshet_repr::GlobalId;
@@ -11,15 +13,25 @@ use freshet_sql::{CatalogItem, SessionCatalog};
 
 use crate::catalog::{Catalog, EntryDetail};
 
+/// The session variable holding the current statement's start time (`now()`).
+pub const STATEMENT_TIMESTAMP: &str = "statement_timestamp";
+
 pub struct PlanCatalog<'a> {
     catalog: &'a Catalog,
     variables: &'a HashMap<String, String>,
     resolved: RefCell<Vec<GlobalId>>,
+    volatile: Cell<bool>,
 }
 
 impl<'a> PlanCatalog<'a> {
     pub fn new(catalog: &'a Catalog, variables: &'a HashMap<String, String>) -> Self {
-        PlanCatalog { catalog, variables, resolved: RefCell::new(Vec::new()) }
+        PlanCatalog { catalog, variables, resolved: RefCell::new(Vec::new()), volatile: Cell::new(false) }
+    }
+
+    /// Whether the planner read something that can change while the catalog and the session's
+    /// variables do not.
+    pub fn read_volatile(&self) -> bool {
+        self.volatile.get()
     }
 
     /// The relations resolved so far, in first-use order.
@@ -31,6 +43,7 @@ impl<'a> PlanCatalog<'a> {
 impl SessionCatalog for PlanCatalog<'_> {
     fn resolve(&self, name: &str) -> Option<CatalogItem> {
         if let Some(item) = crate::introspection::item(name) {
+            self.volatile.set(true);
             return Some(item);
         }
         let entry = self.catalog.by_name(name)?;
@@ -42,6 +55,7 @@ impl SessionCatalog for PlanCatalog<'_> {
     }
 
     fn list(&self, kind: ObjectKind) -> Vec<CatalogItem> {
+        self.volatile.set(true);
         let mut items: Vec<CatalogItem> =
             self.catalog.entries().filter(|e| e.object_kind() == kind).map(|e| e.to_item()).collect();
         items.sort_by(|a, b| a.name.cmp(&b.name));
@@ -51,6 +65,7 @@ impl SessionCatalog for PlanCatalog<'_> {
     /// A source's own progress collection is part of it, so it is not a dependent; what reads the
     /// progress collection is.
     fn dependents(&self, id: GlobalId) -> Vec<CatalogItem> {
+        self.volatile.set(true);
         let mut out = Vec::new();
         for dependent in self.catalog.dependents(id) {
             match dependent.detail {
@@ -64,6 +79,9 @@ impl SessionCatalog for PlanCatalog<'_> {
     }
 
     fn session_variable(&self, name: &str) -> Option<String> {
+        if name == STATEMENT_TIMESTAMP {
+            self.volatile.set(true);
+        }
         self.variables.get(name).cloned()
     }
 }

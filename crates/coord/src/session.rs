@@ -4,9 +4,11 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use freshet_repr::GlobalId;
 use freshet_repr::{ColumnType, Datum, RelationDesc, Row, ScalarType};
-use freshet_sql::{Params, Plan, Statement, StatementDesc};
+use freshet_sql::{Params, Plan, StatementDesc};
 
+use crate::plan_cache::{Generations, LatePlan, ParsedStatement};
 use crate::plan_catalog::PlanCatalog;
 use crate::{CoordClient, CoordError};
 
@@ -79,6 +81,8 @@ pub struct Session {
     pub(crate) client: CoordClient,
     id: u32,
     pub(crate) variables: HashMap<String, String>,
+    /// Changes with every SET, so that kept plans can tell whether the variables are as they were.
+    variables_generation: u64,
     cancel: CancelToken,
     transaction: Option<Transaction>,
     /// Notices raised by the statements run since the wire last collected them.
@@ -119,7 +123,15 @@ impl Session {
                 std::env::consts::ARCH
             ),
         );
-        Session { client, id, variables, cancel: CancelToken::default(), transaction: None, notices: Vec::new() }
+        Session {
+            client,
+            id,
+            variables,
+            variables_generation: 0,
+            cancel: CancelToken::default(),
+            transaction: None,
+            notices: Vec::new(),
+        }
     }
 
     /// This session's number (the wire's process id).
@@ -129,31 +141,32 @@ impl Session {
 
     /// Parses a query string into statements (the simple protocol runs them in order and stops at
     /// the first error).
-    pub fn parse(&self, sql: &str) -> Result<Vec<Statement>, CoordError> {
-        Ok(freshet_sql::parse(sql)?)
+    pub fn parse(&self, sql: &str) -> Result<Vec<ParsedStatement>, CoordError> {
+        Ok(freshet_sql::parse(sql)?.into_iter().map(ParsedStatement::new).collect())
     }
 
     /// Describes one statement for Parse/Describe: parameter types (hints kept, others inferred)
     /// and result columns.
     pub async fn describe(
         &mut self,
-        statement: &Statement,
+        statement: &ParsedStatement,
         param_hints: &[Option<ScalarType>],
     ) -> Result<StatementDesc, CoordError> {
         let catalog = self.client.inner.catalog.read().await;
         let plan_catalog = PlanCatalog::new(&catalog, &self.variables);
-        Ok(freshet_sql::describe(&plan_catalog, statement, param_hints)?)
+        Ok(freshet_sql::describe(&plan_catalog, &statement.statement, param_hints)?)
     }
 
     /// Executes one statement with its parameter values (empty for the simple protocol).
     pub async fn execute(
         &mut self,
-        statement: &Statement,
+        statement: &ParsedStatement,
         param_types: &[ScalarType],
         params: Vec<Datum>,
     ) -> Result<ExecuteResponse, CoordError> {
         self.cancel.reset();
-        let params = Params { types: param_types.iter().copied().map(Some).collect(), values: params };
+        let params =
+            Params { types: param_types.iter().copied().map(Some).collect(), values: params, bind_later: false };
         self.set_statement_timestamp();
         let cancel = self.cancel.clone();
         let result = tokio::select! {
@@ -168,15 +181,10 @@ impl Session {
 
     async fn plan_and_execute(
         &mut self,
-        statement: &Statement,
+        statement: &ParsedStatement,
         params: &Params,
     ) -> Result<ExecuteResponse, CoordError> {
-        let (plan, depends_on) = {
-            let catalog = self.client.inner.catalog.read().await;
-            let plan_catalog = PlanCatalog::new(&catalog, &self.variables);
-            let plan = freshet_sql::plan(&plan_catalog, statement, params)?;
-            (plan, plan_catalog.resolved())
-        };
+        let (plan, depends_on) = self.plan(statement, params).await?;
         if let Some(transaction) = &self.transaction {
             let ends_block = matches!(plan, Plan::Commit | Plan::Rollback);
             if transaction.failed && !ends_block {
@@ -188,6 +196,40 @@ impl Session {
             }
         }
         self.execute_plan(plan, depends_on).await
+    }
+
+    /// The statement's plan and the relations it depends on. With parameter values, a `SELECT`'s
+    /// plan is made once with the parameters bound later, kept with the statement, and bound to
+    /// the values of each execution (`plan_cache`); otherwise the statement is planned with them.
+    async fn plan(
+        &mut self,
+        statement: &ParsedStatement,
+        params: &Params,
+    ) -> Result<(Plan, Vec<GlobalId>), CoordError> {
+        let catalog = self.client.inner.catalog.read().await;
+        let now = Generations { catalog: catalog.generation(), variables: self.variables_generation };
+        let slot = statement.slot();
+        if !params.values.is_empty() {
+            if let Some(bound) = slot.bind(now, &params.values) {
+                return Ok(bound);
+            }
+            if slot.worth_planning(now) {
+                let late = Params { types: params.types.clone(), values: Vec::new(), bind_later: true };
+                let plan_catalog = PlanCatalog::new(&catalog, &self.variables);
+                let planned = freshet_sql::plan(&plan_catalog, &statement.statement, &late).ok().map(|plan| LatePlan {
+                    plan,
+                    depends_on: plan_catalog.resolved(),
+                    volatile: plan_catalog.read_volatile(),
+                });
+                slot.keep(now, planned);
+                if let Some(bound) = slot.bind(now, &params.values) {
+                    return Ok(bound);
+                }
+            }
+        }
+        let plan_catalog = PlanCatalog::new(&catalog, &self.variables);
+        let plan = freshet_sql::plan(&plan_catalog, &statement.statement, params)?;
+        Ok((plan, plan_catalog.resolved()))
     }
 
     async fn execute_plan(
@@ -222,6 +264,7 @@ impl Session {
                 let key = name.to_lowercase();
                 let value = value.unwrap_or_else(|| default_variable(&key));
                 self.variables.insert(key, value);
+                self.variables_generation += 1;
                 Ok(ExecuteResponse::tag("SET"))
             }
             Plan::StartTransaction => {
@@ -261,7 +304,7 @@ impl Session {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_micros() as i64)
             .unwrap_or(0);
-        self.variables.insert("statement_timestamp".into(), micros.to_string());
+        self.variables.insert(crate::plan_catalog::STATEMENT_TIMESTAMP.into(), micros.to_string());
     }
 
     /// The notices (NOTICE severity) raised since the last call, oldest first.

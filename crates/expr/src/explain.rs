@@ -79,6 +79,7 @@ fn list(exprs: &[ScalarExpr]) -> String {
 pub fn scalar(expr: &ScalarExpr) -> String {
     match expr {
         ScalarExpr::Column(i) => format!("#{i}"),
+        ScalarExpr::Param { index, .. } => format!("${index}"),
         ScalarExpr::Literal(Datum::Null, _) => "null".to_string(),
         ScalarExpr::Literal(datum, _) => match (datum, freshet_repr::strconv::format_datum(datum)) {
             (Datum::Text(_) | Datum::Jsonb(_) | Datum::Bytes(_), Some(text)) => format!("'{text}'"),

@@ -30,7 +30,9 @@ pub fn fold_constants(expr: &mut RelationExpr) {
     });
 }
 
-fn scalars_mut(node: &mut RelationExpr) -> Vec<&mut ScalarExpr> {
+/// The scalar expressions of one node (not of its inputs): maps, predicates, table-function
+/// arguments, join keys and residuals, group keys and aggregate arguments.
+pub(crate) fn scalars_mut(node: &mut RelationExpr) -> Vec<&mut ScalarExpr> {
     match node {
         RelationExpr::Map { scalars, .. } => scalars.iter_mut().collect(),
         RelationExpr::Filter { predicates, .. } => predicates.iter_mut().collect(),
@@ -56,20 +58,7 @@ fn fold_scalar(scalar: &mut ScalarExpr) {
         }
         return;
     }
-    match scalar {
-        ScalarExpr::Column(_) | ScalarExpr::Literal(..) => {}
-        ScalarExpr::CallUnary { expr, .. } => fold_scalar(expr),
-        ScalarExpr::CallBinary { expr1, expr2, .. } => {
-            fold_scalar(expr1);
-            fold_scalar(expr2);
-        }
-        ScalarExpr::CallVariadic { exprs, .. } => exprs.iter_mut().for_each(fold_scalar),
-        ScalarExpr::If { cond, then, els } => {
-            fold_scalar(cond);
-            fold_scalar(then);
-            fold_scalar(els);
-        }
-    }
+    scalar.children_mut().into_iter().for_each(fold_scalar);
 }
 
 /// The columns `exprs` read.

@@ -1,7 +1,7 @@
 //! The relational plan IR: what a query or view computes, as a tree of operators over relations.
 //! The dataflow layer renders it into incrementally maintained collections.
 
-use freshet_repr::{ColumnType, Diff, GlobalId, RelationType, Row};
+use freshet_repr::{ColumnType, Datum, Diff, GlobalId, RelationType, Row};
 use serde::{Deserialize, Serialize};
 
 use crate::{AggregateExpr, ScalarExpr, TableFunc};
@@ -181,6 +181,18 @@ impl RelationExpr {
         for input in self.inputs_mut() {
             input.visit_mut(f);
         }
+    }
+
+    /// Replaces every parameter `$i` in the plan by a literal of `values[i - 1]`; `false` when a
+    /// parameter has no value.
+    pub fn bind_params(&mut self, values: &[Datum]) -> bool {
+        let mut bound = true;
+        self.visit_mut(&mut |node| {
+            for scalar in crate::optimize::scalars_mut(node) {
+                bound &= scalar.bind_params(values);
+            }
+        });
+        bound
     }
 
     fn inputs_mut(&mut self) -> Vec<&mut RelationExpr> {

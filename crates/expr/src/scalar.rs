@@ -29,6 +29,13 @@ pub enum ScalarExpr {
         then: Box<ScalarExpr>,
         els: Box<ScalarExpr>,
     },
+    /// The value of parameter `$index` of a prepared statement, in a plan kept to be reused with
+    /// new values: nothing folds it, and `bind_params` replaces it by a literal before the plan
+    /// runs. Evaluating one is an error.
+    Param {
+        index: usize,
+        typ: ScalarType,
+    },
 }
 
 /// The columns an expression reads, by position.
@@ -101,6 +108,7 @@ impl ScalarExpr {
                 .cloned()
                 .ok_or_else(|| EvalError::Internal(format!("column {i} out of range for row of {}", row.width()))),
             ScalarExpr::Literal(d, _) => Ok(d.clone()),
+            ScalarExpr::Param { index, .. } => Err(EvalError::Internal(format!("parameter ${index} is not bound"))),
             ScalarExpr::CallUnary { func, expr } => {
                 // A cast of a text column parses the text in place instead of copying it first.
                 if let (UnaryFunc::Cast { to, .. }, ScalarExpr::Column(i)) = (func, &**expr) {
@@ -122,22 +130,34 @@ impl ScalarExpr {
         }
     }
 
-    /// Whether the expression reads no columns (so it can be evaluated once, at plan time).
+    /// Whether the expression reads no columns and no parameters (so it can be evaluated once, at
+    /// plan time).
     pub fn is_constant(&self) -> bool {
         let mut constant = true;
         self.visit(&mut |e| {
-            if matches!(e, ScalarExpr::Column(_)) {
+            if matches!(e, ScalarExpr::Column(_) | ScalarExpr::Param { .. }) {
                 constant = false;
             }
         });
         constant
     }
 
+    /// Replaces every parameter `$i` by a literal of `values[i - 1]`; `false` (and the expression
+    /// partly bound) when a parameter has no value.
+    pub fn bind_params(&mut self, values: &[Datum]) -> bool {
+        if let ScalarExpr::Param { index, typ } = self {
+            let Some(value) = index.checked_sub(1).and_then(|i| values.get(i)) else { return false };
+            *self = ScalarExpr::Literal(value.clone(), *typ);
+            return true;
+        }
+        self.children_mut().into_iter().all(|child| child.bind_params(values))
+    }
+
     /// Calls `f` on this expression and every sub-expression, parents first.
     pub fn visit<'a>(&'a self, f: &mut impl FnMut(&'a ScalarExpr)) {
         f(self);
         match self {
-            ScalarExpr::Column(_) | ScalarExpr::Literal(..) => {}
+            ScalarExpr::Column(_) | ScalarExpr::Literal(..) | ScalarExpr::Param { .. } => {}
             ScalarExpr::CallUnary { expr, .. } => expr.visit(f),
             ScalarExpr::CallBinary { expr1, expr2, .. } => {
                 expr1.visit(f);
@@ -163,7 +183,7 @@ impl ScalarExpr {
     /// The direct subexpressions, in evaluation order.
     pub fn children_mut(&mut self) -> Vec<&mut ScalarExpr> {
         match self {
-            ScalarExpr::Column(_) | ScalarExpr::Literal(..) => Vec::new(),
+            ScalarExpr::Column(_) | ScalarExpr::Literal(..) | ScalarExpr::Param { .. } => Vec::new(),
             ScalarExpr::CallUnary { expr, .. } => vec![expr],
             ScalarExpr::CallBinary { expr1, expr2, .. } => vec![expr1, expr2],
             ScalarExpr::CallVariadic { exprs, .. } => exprs.iter_mut().collect(),

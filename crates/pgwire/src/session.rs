@@ -6,9 +6,9 @@
 //! delegates; this module must not add behavior of its own.
 
 use async_trait::async_trait;
-use freshet_coord::{CancelToken, CoordClient, CoordError, ExecuteResponse, Session};
+use freshet_coord::{CancelToken, CoordClient, CoordError, ExecuteResponse, ParsedStatement, Session};
 use freshet_repr::{Datum, ScalarType};
-use freshet_sql::{Statement, StatementDesc};
+use freshet_sql::StatementDesc;
 
 /// One client's session, as the wire layer uses it.
 #[async_trait]
@@ -55,15 +55,15 @@ pub trait SessionFactory: Send + Sync + 'static {
 
 #[async_trait]
 impl WireSession for Session {
-    type Statement = Statement;
+    type Statement = ParsedStatement;
 
-    fn parse(&self, sql: &str) -> Result<Vec<Statement>, CoordError> {
+    fn parse(&self, sql: &str) -> Result<Vec<ParsedStatement>, CoordError> {
         Session::parse(self, sql)
     }
 
     async fn describe(
         &mut self,
-        statement: &Statement,
+        statement: &ParsedStatement,
         hints: &[Option<ScalarType>],
     ) -> Result<StatementDesc, CoordError> {
         Session::describe(self, statement, hints).await
@@ -71,7 +71,7 @@ impl WireSession for Session {
 
     async fn execute(
         &mut self,
-        statement: &Statement,
+        statement: &ParsedStatement,
         param_types: &[ScalarType],
         params: Vec<Datum>,
     ) -> Result<ExecuteResponse, CoordError> {

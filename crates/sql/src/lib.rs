@@ -92,6 +92,10 @@ fn with_options(options: &[(String, String)]) -> String {
 pub struct Params {
     pub types: Vec<Option<freshet_repr::ScalarType>>,
     pub values: Vec<freshet_repr::Datum>,
+    /// Plan each typed parameter as `ScalarExpr::Param`, to be bound to values later, instead of
+    /// as its value: a plan to keep and reuse. Planning that needs a parameter's value (`LIMIT $1`)
+    /// then fails.
+    pub bind_later: bool,
 }
 
 /// Plans one statement with its parameter values bound.

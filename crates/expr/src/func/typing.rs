@@ -11,6 +11,7 @@ pub fn infer_type(expr: &ScalarExpr, input: &[ColumnType]) -> ColumnType {
     match expr {
         ScalarExpr::Column(i) => input.get(*i).copied().unwrap_or(ColumnType::new(ScalarType::Text, true)),
         ScalarExpr::Literal(d, t) => ColumnType::new(*t, d.is_null()),
+        ScalarExpr::Param { typ, .. } => ColumnType::new(*typ, true),
         ScalarExpr::CallUnary { func, expr } => func.output_type(infer_type(expr, input)),
         ScalarExpr::CallBinary { func, expr1, expr2 } => {
             func.output_type(infer_type(expr1, input), infer_type(expr2, input))

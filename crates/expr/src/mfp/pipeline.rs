@@ -233,7 +233,7 @@ fn only_keyed_reads(expr: &ScalarExpr, slot: usize, keys: &mut Vec<String>) -> b
             true
         }
         ScalarExpr::Column(column) => *column != slot,
-        ScalarExpr::Literal(..) => true,
+        ScalarExpr::Literal(..) | ScalarExpr::Param { .. } => true,
         ScalarExpr::CallUnary { expr, .. } => only_keyed_reads(expr, slot, keys),
         ScalarExpr::CallBinary { expr1, expr2, .. } => {
             only_keyed_reads(expr1, slot, keys) && only_keyed_reads(expr2, slot, keys)

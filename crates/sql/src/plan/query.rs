@@ -165,7 +165,7 @@ pub fn describe_query(
     query: &ast::Query,
     hints: &[Option<ScalarType>],
 ) -> Result<(Vec<ScalarType>, RelationDesc), SqlError> {
-    let params = Params { types: hints.to_vec(), values: Vec::new() };
+    let params = Params { types: hints.to_vec(), values: Vec::new(), bind_later: false };
     let qcx = QueryContext::new(catalog, &params);
     let planned = setop::plan_query(&qcx, query, &[])?;
     Ok((qcx.param_types(), planned.desc))

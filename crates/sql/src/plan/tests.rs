@@ -356,6 +356,7 @@ fn insert_binds_parameters() {
     let params = Params {
         types: vec![Some(ScalarType::Int32), Some(ScalarType::Int64)],
         values: vec![Datum::Int32(7), Datum::Int64(8)],
+        bind_later: false,
     };
     let Plan::Insert { rows: RelationExpr::Constant { rows, .. }, .. } =
         plan(&catalog, &statements[0], &params).unwrap()
@@ -366,6 +367,7 @@ fn insert_binds_parameters() {
     let null = Params {
         types: vec![Some(ScalarType::Int32), Some(ScalarType::Int64)],
         values: vec![Datum::Null, Datum::Null],
+        bind_later: false,
     };
     assert_eq!(plan(&catalog, &statements[0], &null).unwrap_err().sqlstate(), "23502");
 }

@@ -354,6 +354,10 @@ fn plan_param(ecx: &ExprContext, p: &str) -> Result<Planned, SqlError> {
         .ok_or_else(|| SqlError::Parse(format!("invalid parameter {p}")))?;
     let params = ecx.qcx.params;
     let hint = params.types.get(n - 1).copied().flatten();
+    if let (true, Some(typ)) = (params.bind_later, hint) {
+        let param = ScalarExpr::Param { index: n, typ };
+        return Ok(Planned::Typed(TypedExpr::new(param, ColumnType::new(typ, true))));
+    }
     if !params.values.is_empty() {
         let value = params.values.get(n - 1).ok_or_else(|| SqlError::Parse(format!("there is no parameter ${n}")))?;
         return Ok(match hint.or_else(|| value.scalar_type()) {

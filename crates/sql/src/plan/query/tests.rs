@@ -336,10 +336,32 @@ fn parameters() {
     assert_eq!(desc.names, ["b"]);
     let (types, _) = describe_query(&cat, &parse("SELECT $1"), &[Some(ScalarType::Int64)]).unwrap();
     assert_eq!(types, vec![ScalarType::Int64]);
-    let params = Params { types: vec![Some(ScalarType::Int32)], values: vec![i(2)] };
+    let params = Params { types: vec![Some(ScalarType::Int32)], values: vec![i(2)], bind_later: false };
     let (expr, _, finishing) = plan_query(&cat, &parse("SELECT b FROM t WHERE a = $1 LIMIT $1"), &params).unwrap();
     assert_eq!(finish(eval(&expr, &cat), &finishing), vec![vec![Datum::text("b")]]);
     assert_eq!(finishing.limit, Some(2));
+}
+
+#[test]
+fn plans_with_parameters_bound_later_agree_with_plans_of_the_values() {
+    let cat = catalog();
+    let types = vec![Some(ScalarType::Int32)];
+    let late = Params { types: types.clone(), values: Vec::new(), bind_later: true };
+    for sql in ["SELECT b FROM t WHERE a = $1 OR $1 = 7", "SELECT a + $1, count(*) FROM t GROUP BY a + $1"] {
+        let (template, desc, finishing) = plan_query(&cat, &parse(sql), &late).unwrap();
+        for value in [i(1), i(7), Datum::Null] {
+            let mut bound = template.clone();
+            assert!(bound.bind_params(std::slice::from_ref(&value)));
+            let params = Params { types: types.clone(), values: vec![value], bind_later: false };
+            let (expr, value_desc, value_finishing) = plan_query(&cat, &parse(sql), &params).unwrap();
+            assert_eq!(finish(eval(&bound, &cat), &finishing), finish(eval(&expr, &cat), &value_finishing), "{sql}");
+            assert_eq!(desc.names, value_desc.names);
+        }
+        // Without a value a parameter stays unbound, and the caller plans with values instead.
+        assert!(!template.clone().bind_params(&[]));
+    }
+    // A parameter whose value planning needs is an error, not a guess.
+    assert!(plan_query(&cat, &parse("SELECT b FROM t LIMIT $1"), &late).is_err());
 }
 
 #[test]
