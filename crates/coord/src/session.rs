@@ -4,6 +4,8 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use tokio::sync::Notify;
+
 use freshet_repr::GlobalId;
 use freshet_repr::{ColumnType, Datum, RelationDesc, Row, ScalarType};
 use freshet_sql::{Params, Plan, StatementDesc};
@@ -43,25 +45,41 @@ impl ExecuteResponse {
 
 /// Cancels the statement its session is running (the wire's CancelRequest).
 #[derive(Clone, Debug, Default)]
-pub struct CancelToken(Arc<AtomicBool>);
+pub struct CancelToken(Arc<CancelState>);
+
+#[derive(Debug, Default)]
+struct CancelState {
+    canceled: AtomicBool,
+    /// Wakes `canceled()`. Waiting on it instead of polling a timer keeps every statement from
+    /// arming (and disarming) a timer, which woke the runtime's driver once per point read.
+    notify: Notify,
+}
 
 impl CancelToken {
     pub fn cancel(&self) {
-        self.0.store(true, Ordering::SeqCst);
+        self.0.canceled.store(true, Ordering::SeqCst);
+        self.0.notify.notify_waiters();
     }
 
     pub fn is_canceled(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
+        self.0.canceled.load(Ordering::SeqCst)
     }
 
     pub(crate) fn reset(&self) {
-        self.0.store(false, Ordering::SeqCst);
+        self.0.canceled.store(false, Ordering::SeqCst);
     }
 
     /// Resolves once the token is canceled.
     pub(crate) async fn canceled(&self) {
-        while !self.is_canceled() {
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        loop {
+            // Registered before the check, so a cancel between the two still wakes it.
+            let notified = self.0.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.is_canceled() {
+                return;
+            }
+            notified.await;
         }
     }
 }
@@ -357,4 +375,27 @@ fn default_variable(name: &str) -> String {
         _ => "",
     }
     .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::CancelToken;
+
+    #[tokio::test]
+    async fn canceled_resolves_on_cancel_and_at_once_when_already_canceled() {
+        let token = CancelToken::default();
+        let waiter = tokio::spawn({
+            let token = token.clone();
+            async move { token.canceled().await }
+        });
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished());
+        token.cancel();
+        tokio::time::timeout(Duration::from_secs(5), waiter).await.expect("woken by cancel").expect("task");
+        tokio::time::timeout(Duration::from_secs(5), token.canceled()).await.expect("already canceled");
+        token.reset();
+        assert!(tokio::time::timeout(Duration::from_millis(50), token.canceled()).await.is_err());
+    }
 }
