@@ -136,7 +136,8 @@ impl Server {
         while Instant::now() < deadline {
             tokio::time::sleep(WINDOW).await;
             let now = cpu_ticks(pid)?;
-            // 100 ticks per second of one core: 5% of one core over a quarter second is 1.25 ticks.
+            // Linux reports 100 ticks per second of one core (USER_HZ, whatever the kernel's HZ):
+            // 5% of one core over a quarter second is 1.25 ticks.
             if now - before <= 1 {
                 return Ok(());
             }

@@ -22,16 +22,19 @@ use freshet_sql::{Plan, RowSetFinishing, Statement};
 #[derive(Clone, Debug)]
 pub struct ParsedStatement {
     pub statement: Statement,
-    slot: Arc<PlanSlot>,
+    /// Only a query's plan is kept (others are planned with their values), so only a query has
+    /// a slot: planning anything else with late parameters would be planning it twice.
+    slot: Option<Arc<PlanSlot>>,
 }
 
 impl ParsedStatement {
     pub fn new(statement: Statement) -> Self {
-        ParsedStatement { statement, slot: Arc::new(PlanSlot::default()) }
+        let slot = statement.is_query().then(Arc::default);
+        ParsedStatement { statement, slot }
     }
 
-    pub(crate) fn slot(&self) -> &PlanSlot {
-        &self.slot
+    pub(crate) fn slot(&self) -> Option<&PlanSlot> {
+        self.slot.as_deref()
     }
 }
 

@@ -216,9 +216,9 @@ impl Session {
         self.execute_plan(plan, depends_on).await
     }
 
-    /// The statement's plan and the relations it depends on. With parameter values, a `SELECT`'s
-    /// plan is made once with the parameters bound later, kept with the statement, and bound to
-    /// the values of each execution (`plan_cache`); otherwise the statement is planned with them.
+    /// The statement's plan and the relations it depends on. With parameter values, a query's plan
+    /// is made once with the parameters bound later, kept with the statement, and bound to the
+    /// values of each execution (`plan_cache`); otherwise the statement is planned with them.
     async fn plan(
         &mut self,
         statement: &ParsedStatement,
@@ -226,8 +226,7 @@ impl Session {
     ) -> Result<(Plan, Vec<GlobalId>), CoordError> {
         let catalog = self.client.inner.catalog.read().await;
         let now = Generations { catalog: catalog.generation(), variables: self.variables_generation };
-        let slot = statement.slot();
-        if !params.values.is_empty() {
+        if let (Some(slot), false) = (statement.slot(), params.values.is_empty()) {
             if let Some(bound) = slot.bind(now, &params.values) {
                 return Ok(bound);
             }

@@ -45,6 +45,11 @@ pub enum Statement {
 }
 
 impl Statement {
+    /// Whether this is a query (`SELECT`, `VALUES`, set operations, `WITH`).
+    pub fn is_query(&self) -> bool {
+        matches!(self, Statement::Sql(s) if matches!(**s, sqlparser::ast::Statement::Query(_)))
+    }
+
     /// The statement as SQL, safe to log: secrets in `CREATE SOURCE` options are redacted.
     pub fn to_redacted_sql(&self) -> String {
         match self {

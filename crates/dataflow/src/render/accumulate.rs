@@ -38,6 +38,7 @@ pub fn accumulable(aggregates: &[AggregateExpr], input: &[ColumnType]) -> Option
             }
             let arg = freshet_expr::func::infer_type(&agg.expr, input);
             match (&agg.func, arg.scalar_type) {
+                // Sound only because types never call a column non-null that can be NULL.
                 (AggregateFunc::Count, _) if !arg.nullable => Some(Accumulable::CountRows),
                 (AggregateFunc::Count, _) => Some(Accumulable::Count),
                 (AggregateFunc::Sum, ScalarType::Int16 | ScalarType::Int32) => {

@@ -77,6 +77,42 @@ impl Through {
         let hoisted = HoistedPipeline::new(&pipeline, input_arity, call.is_constant());
         Through { plain: pipeline, hoisted, inner: Vec::new() }
     }
+
+    /// The hoisted values of an input row (`row` starts with it); `None` when there are none to
+    /// compute or they fail.
+    fn outer_values(&self, row: &[Datum]) -> Option<Vec<Datum>> {
+        self.hoisted.as_ref().and_then(|hoisted| hoisted.outer_values(row))
+    }
+
+    /// The pipeline's result for `row`, an input row followed by a produced row; `outer` are the
+    /// input row's hoisted values, and `position` the produced row's index when the call's rows
+    /// are reused, so that its hoisted values are too.
+    fn apply(
+        &mut self,
+        row: &[Datum],
+        outer: Option<&[Datum]>,
+        position: Option<usize>,
+    ) -> Option<Result<Row, DataflowError>> {
+        let Some(hoisted) = &self.hoisted else {
+            return self.plain.apply(row).map_err(DataflowError::from).transpose();
+        };
+        let computed;
+        let inner = match position {
+            Some(position) => {
+                // Reused rows come in the same order for every input row, so the first input
+                // row fills the cache in order.
+                if self.inner.len() == position {
+                    self.inner.push(hoisted.inner_values(row));
+                }
+                self.inner.get(position).and_then(Option::as_deref)
+            }
+            None => {
+                computed = hoisted.inner_values(row);
+                computed.as_deref()
+            }
+        };
+        hoisted.apply(row, outer, inner).map_err(DataflowError::from).transpose()
+    }
 }
 
 /// `call` over `row`: the input's datums followed by each produced row's, through `through` when
@@ -96,35 +132,14 @@ pub(super) fn flat_map_through(
     scratch.clear();
     scratch.extend(row.into_datums());
     let width = scratch.len();
-    let outer = match through.as_deref() {
-        Some(Through { hoisted: Some(hoisted), .. }) => hoisted.outer_values(scratch),
-        _ => None,
-    };
-    // `position` is the produced row's index when the call's rows are reused, so its hoisted
-    // values can be too.
+    let outer = through.as_deref().and_then(|through| through.outer_values(scratch));
     let mut emit = |scratch: &mut Vec<Datum>, position: Option<usize>| {
         let result = match through.as_deref_mut() {
+            Some(through) => through.apply(scratch, outer.as_deref(), position),
             None => Some(Ok(Row::new(scratch.clone()))),
-            Some(Through { plain, hoisted: None, .. }) => plain.apply(scratch).transpose(),
-            Some(Through { hoisted: Some(hoisted), inner, .. }) => {
-                let computed;
-                let inner_values = match position {
-                    Some(position) => {
-                        while inner.len() <= position {
-                            inner.push(hoisted.inner_values(scratch));
-                        }
-                        inner[position].as_deref()
-                    }
-                    None => {
-                        computed = hoisted.inner_values(scratch);
-                        computed.as_deref()
-                    }
-                };
-                hoisted.apply(scratch, outer.as_deref(), inner_values).transpose()
-            }
         };
         if let Some(result) = result {
-            out(result.map_err(DataflowError::from));
+            out(result);
         }
     };
     // Rows computed for this input row are moved in; reused ones are cloned.

@@ -35,11 +35,13 @@ pub struct Outputs<'o, 'a, 'b, U: 'static = (Row, Timestamp, Diff)> {
 }
 
 impl<U: Clone + 'static> Outputs<'_, '_, '_, U> {
+    /// Sends an update to the first output.
     #[inline]
     pub fn update(&mut self, update: U) {
         self.ok.give(update);
     }
 
+    /// Sends an error, at `time` with `diff`, to the error output.
     #[inline]
     pub fn error(&mut self, error: DataflowError, time: Timestamp, diff: Diff) {
         self.err.give((error, time, diff));
@@ -47,11 +49,13 @@ impl<U: Clone + 'static> Outputs<'_, '_, '_, U> {
 }
 
 impl<D: Clone + 'static> Outputs<'_, '_, '_, (D, Timestamp, Diff)> {
+    /// Sends `row` at `time` with `diff` to the first output.
     #[inline]
     pub fn row(&mut self, row: D, time: Timestamp, diff: Diff) {
         self.ok.give((row, time, diff));
     }
 
+    /// Sends a row or an error to its output.
     #[inline]
     pub fn result(&mut self, result: Result<D, DataflowError>, time: Timestamp, diff: Diff) {
         match result {

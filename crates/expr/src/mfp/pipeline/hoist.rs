@@ -17,9 +17,10 @@ use super::{RowPipeline, SlotOp};
 use crate::ScalarExpr;
 
 /// First slot of the outer part's hoisted values; far above any row's own slots.
-pub(super) const OUTER_BASE: usize = 1 << 40;
-/// First slot of the inner part's hoisted values.
-const INNER_BASE: usize = 1 << 41;
+pub(super) const OUTER_BASE: usize = usize::MAX / 4;
+/// First slot of the inner part's hoisted values. `usize::MAX`, which compiling a pipeline uses for
+/// a reference past the columns, stays out of range here too.
+const INNER_BASE: usize = usize::MAX / 2;
 
 /// The hoisted values a pipeline's steps read.
 #[derive(Clone, Copy)]

@@ -354,7 +354,9 @@ fn plan_param(ecx: &ExprContext, p: &str) -> Result<Planned, SqlError> {
         .ok_or_else(|| SqlError::Parse(format!("invalid parameter {p}")))?;
     let params = ecx.qcx.params;
     let hint = params.types.get(n - 1).copied().flatten();
-    if let (true, Some(typ)) = (params.bind_later, hint) {
+    if params.bind_later {
+        // Without a type the value would decide it; such statements are planned with values.
+        let typ = hint.ok_or_else(|| SqlError::Parse(format!("parameter ${n} has no type to plan it with")))?;
         let param = ScalarExpr::Param { index: n, typ };
         return Ok(Planned::Typed(TypedExpr::new(param, ColumnType::new(typ, true))));
     }
