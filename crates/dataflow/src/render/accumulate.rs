@@ -200,14 +200,18 @@ pub fn render_accumulable<'s>(input: Rendered<'s>, key_arity: usize, kinds: Vec<
 
 /// Each input batch's contributions summed per group and time before they leave the worker: with
 /// few groups (the usual aggregation) a batch of a thousand rows leaves as a handful of updates, so
-/// the exchange, the arrangement's sort and `count_total` see a fraction of the rows.
+/// the exchange, the arrangement's sort and `count_total` see a fraction of the rows. Where rows
+/// barely combine, they pass through uncombined for a while (`Combining`).
 fn pre_aggregate<'s>(
     rows: OkCollection<'s>,
     key_arity: usize,
     kinds: Vec<Accumulable>,
 ) -> (VecCollection<'s, Timestamp, Row, Totals>, ErrCollection<'s>) {
     let mut groups: HashMap<(Row, Timestamp), Totals, foldhash::fast::RandomState> = HashMap::default();
+    let mut combining = Combining::default();
     let (keyed, errors) = fork(rows.inner, "PreAggregate", move |batch: &mut Vec<(Row, Timestamp, Diff)>, out| {
+        let combine = combining.now();
+        let rows = batch.len();
         for (row, time, diff) in batch.drain(..) {
             // The key is the row cut short, so it needs no allocation of its own.
             let mut datums = row.into_datums();
@@ -218,8 +222,15 @@ fn pre_aggregate<'s>(
                 continue;
             }
             datums.truncate(key_arity);
-            let totals = groups.entry((Row::new(datums), time)).or_insert_with(|| Totals::zero(&kinds));
-            totals.plus_equals(&contribution);
+            if combine {
+                let totals = groups.entry((Row::new(datums), time)).or_insert_with(|| Totals::zero(&kinds));
+                totals.plus_equals(&contribution);
+            } else {
+                out.update((Row::new(datums), time, contribution));
+            }
+        }
+        if combine {
+            combining.observe(rows, groups.len());
         }
         for ((key, time), totals) in groups.drain() {
             if !totals.is_zero() {
@@ -230,9 +241,54 @@ fn pre_aggregate<'s>(
     (keyed.as_collection(), errors)
 }
 
+/// Whether pre-aggregation pays. Hashing every row costs more than it saves when nearly every row
+/// is a group of its own (Nexmark q5 counts per auction and window); such containers are noted,
+/// and the next `SKIP_CONTAINERS` pass their rows through uncombined (`count_total` sums them all
+/// the same), after which combining is tried again.
+#[derive(Default)]
+struct Combining {
+    skip: u32,
+}
+
+/// Containers passed through after one whose rows barely combined.
+const SKIP_CONTAINERS: u32 = 64;
+/// Fewest rows in a container for its combining ratio to count.
+const SAMPLE_ROWS: usize = 64;
+
+impl Combining {
+    /// Whether to combine the next container.
+    fn now(&mut self) -> bool {
+        if self.skip == 0 {
+            return true;
+        }
+        self.skip -= 1;
+        false
+    }
+
+    /// `rows` rows of a combined container made `groups` updates.
+    fn observe(&mut self, rows: usize, groups: usize) {
+        if rows >= SAMPLE_ROWS && groups * 10 > rows * 9 {
+            self.skip = SKIP_CONTAINERS;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn combining_pauses_only_after_a_container_that_barely_combined() {
+        let mut combining = Combining::default();
+        assert!(combining.now());
+        combining.observe(1000, 100);
+        combining.observe(SAMPLE_ROWS - 1, SAMPLE_ROWS - 1);
+        assert!(combining.now());
+        combining.observe(1000, 950);
+        let skipped = (0..SKIP_CONTAINERS).filter(|_| !combining.now()).count();
+        assert_eq!(skipped, SKIP_CONTAINERS as usize);
+        assert!(combining.now());
+    }
 
     #[test]
     fn totals_add_up_and_cancel_out() {
