@@ -58,7 +58,7 @@ fn fold_scalar(scalar: &mut ScalarExpr) {
         }
         return;
     }
-    scalar.children_mut().into_iter().for_each(fold_scalar);
+    scalar.for_each_child_mut(fold_scalar);
 }
 
 /// The columns `exprs` read.

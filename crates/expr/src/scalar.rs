@@ -150,7 +150,9 @@ impl ScalarExpr {
             *self = ScalarExpr::Literal(value.clone(), *typ);
             return true;
         }
-        self.children_mut().into_iter().all(|child| child.bind_params(values))
+        let mut bound = true;
+        self.for_each_child_mut(|child| bound &= child.bind_params(values));
+        bound
     }
 
     /// Calls `f` on this expression and every sub-expression, parents first.
@@ -176,18 +178,27 @@ impl ScalarExpr {
     pub fn permute(&mut self, map: &impl Fn(usize) -> usize) {
         match self {
             ScalarExpr::Column(i) => *i = map(*i),
-            _ => self.children_mut().into_iter().for_each(|child| child.permute(map)),
+            _ => self.for_each_child_mut(|child| child.permute(map)),
         }
     }
 
-    /// The direct subexpressions, in evaluation order.
-    pub fn children_mut(&mut self) -> Vec<&mut ScalarExpr> {
+    /// Calls `f` on each direct subexpression, in evaluation order. A callback rather than a list:
+    /// the planner permutes columns and binds parameters on every statement, and a list would be an
+    /// allocation per node.
+    pub fn for_each_child_mut(&mut self, mut f: impl FnMut(&mut ScalarExpr)) {
         match self {
-            ScalarExpr::Column(_) | ScalarExpr::Literal(..) | ScalarExpr::Param { .. } => Vec::new(),
-            ScalarExpr::CallUnary { expr, .. } => vec![expr],
-            ScalarExpr::CallBinary { expr1, expr2, .. } => vec![expr1, expr2],
-            ScalarExpr::CallVariadic { exprs, .. } => exprs.iter_mut().collect(),
-            ScalarExpr::If { cond, then, els } => vec![cond, then, els],
+            ScalarExpr::Column(_) | ScalarExpr::Literal(..) | ScalarExpr::Param { .. } => {}
+            ScalarExpr::CallUnary { expr, .. } => f(expr),
+            ScalarExpr::CallBinary { expr1, expr2, .. } => {
+                f(expr1);
+                f(expr2);
+            }
+            ScalarExpr::CallVariadic { exprs, .. } => exprs.iter_mut().for_each(f),
+            ScalarExpr::If { cond, then, els } => {
+                f(cond);
+                f(then);
+                f(els);
+            }
         }
     }
 }

@@ -130,9 +130,7 @@ impl Hoister {
                 return;
             }
         }
-        for child in expr.children_mut() {
-            self.hoist(child);
-        }
+        expr.for_each_child_mut(|child| self.hoist(child));
     }
 
     fn part(&self, expr: &ScalarExpr) -> Part {
