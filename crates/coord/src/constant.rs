@@ -4,7 +4,7 @@
 
 use freshet_expr::agg::aggregate_group;
 use freshet_expr::{AggregateExpr, AggregateFunc, RelationExpr, ScalarExpr};
-use freshet_repr::{Datum, Diff, EvalError, Row};
+use freshet_repr::{Diff, EvalError, Row};
 
 /// The rows of `expr` if it can be evaluated here; `None` when it needs the dataflow cluster.
 pub fn try_eval(expr: &RelationExpr) -> Option<Result<Vec<(Row, Diff)>, EvalError>> {
@@ -48,7 +48,7 @@ fn eval(expr: &RelationExpr) -> Result<Vec<(Row, Diff)>, EvalError> {
         RelationExpr::Map { input, scalars } => {
             let mut out = Vec::new();
             for (row, diff) in eval(input)? {
-                let mut datums: Vec<Datum> = row.into_datums();
+                let mut datums = row.into_datums();
                 for scalar in scalars {
                     let value = scalar.eval(&datums)?;
                     datums.push(value);

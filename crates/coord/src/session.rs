@@ -38,7 +38,7 @@ impl ExecuteResponse {
         let desc = RelationDesc::new(
             names.iter().map(|n| (n.to_string(), ColumnType::new(ScalarType::Text, false))).collect(),
         );
-        let rows = rows.into_iter().map(|r| Row::new(r.into_iter().map(Datum::Text).collect())).collect();
+        let rows = rows.into_iter().map(|r| r.into_iter().map(Datum::Text).collect::<Row>()).collect();
         ExecuteResponse::Rows { desc, rows }
     }
 }

@@ -26,7 +26,7 @@ fn row(datums: &[Datum]) -> Row {
 }
 
 fn ints(values: &[i64]) -> Row {
-    Row::new(values.iter().map(|v| int(*v)).collect())
+    values.iter().map(|v| int(*v)).collect()
 }
 
 fn typ(arity: usize) -> RelationType {
@@ -445,7 +445,7 @@ async fn source_frontier_follows_the_wall_clock() {
 }
 
 fn int32s(values: &[i32]) -> Row {
-    Row::new(values.iter().map(|v| Datum::Int32(*v)).collect())
+    values.iter().map(|v| Datum::Int32(*v)).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -123,10 +123,10 @@ impl AggregateFunc {
 /// distinct value with its multiplicity (1 for DISTINCT aggregates). Both the dataflow's reduce and
 /// the coordinator's evaluation of constant plans use this, so they cannot disagree.
 pub fn aggregate_group(key: &Row, values: &[(&Row, Diff)], funcs: &[(AggregateFunc, bool)]) -> Result<Row, EvalError> {
-    let mut datums = key.datums().to_vec();
+    let mut row = key.with_room(funcs.len());
     for (index, (func, distinct)) in funcs.iter().enumerate() {
         if let Some(extreme) = extreme_in_place(func, values, index) {
-            datums.push(extreme);
+            row.push(extreme);
             continue;
         }
         let column = values.iter().map(|(args, diff)| (args.get(index).cloned().unwrap_or(Datum::Null), *diff));
@@ -134,9 +134,9 @@ pub fn aggregate_group(key: &Row, values: &[(&Row, Diff)], funcs: &[(AggregateFu
         if *distinct {
             column.iter_mut().for_each(|(_, diff)| *diff = 1);
         }
-        datums.push(func.eval(&column)?);
+        row.push(func.eval(&column)?);
     }
-    Ok(Row::new(datums))
+    Ok(row)
 }
 
 /// Sums the multiplicities of equal values; a negative total means the input retracted rows it

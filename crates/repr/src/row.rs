@@ -4,12 +4,18 @@
 //! touching the layers that use it. Beside its datums a row caches its sort prefix (`prefix`),
 //! which decides most comparisons without reading the datums. It is computed on the first
 //! comparison, not on construction: most rows are built, transformed and dropped uncompared.
+//!
+//! The datums are a `ThinVec`, whose length and capacity live on the heap beside them: a row is
+//! 16 bytes, and an arrangement's `((key, value), time, diff)` update 48 instead of 80. Sorting
+//! and merging those updates moves them several times each; that moving was most of the merge
+//! batcher's time (docs/benchmarks.md, session 13).
 
 use std::cmp::Ordering;
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering as MemoryOrdering};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use thin_vec::ThinVec;
 
 use crate::Datum;
 
@@ -21,15 +27,21 @@ pub struct Row {
     /// to the datums. Atomic only so that rows stay `Sync`; relaxed loads and stores are plain
     /// moves, and racing computations store the same value.
     prefix: AtomicU64,
-    datums: Vec<Datum>,
+    datums: ThinVec<Datum>,
 }
 
 /// No row's prefix: a prefix's first byte is a datum header, and no header is 0xFF.
 const UNSET: u64 = u64::MAX;
 
 impl Row {
-    pub fn new(datums: Vec<Datum>) -> Self {
-        Row { prefix: AtomicU64::new(UNSET), datums }
+    /// A row of `datums`; a `ThinVec` is taken as is, a `Vec` is copied into one.
+    pub fn new(datums: impl Into<ThinVec<Datum>>) -> Self {
+        Row { prefix: AtomicU64::new(UNSET), datums: datums.into() }
+    }
+
+    /// An empty row with room for `capacity` datums, to `push` into.
+    pub fn with_capacity(capacity: usize) -> Self {
+        Row::new(ThinVec::with_capacity(capacity))
     }
 
     /// The sort prefix, computed and cached on first use.
@@ -48,27 +60,32 @@ impl Row {
         Row::default()
     }
 
+    #[inline]
     pub fn len(&self) -> usize {
         self.datums.len()
     }
 
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.datums.is_empty()
     }
 
+    #[inline]
     pub fn get(&self, index: usize) -> Option<&Datum> {
         self.datums.get(index)
     }
 
+    #[inline]
     pub fn datums(&self) -> &[Datum] {
         &self.datums
     }
 
+    #[inline]
     pub fn iter(&self) -> std::slice::Iter<'_, Datum> {
         self.datums.iter()
     }
 
-    pub fn into_datums(self) -> Vec<Datum> {
+    pub fn into_datums(self) -> ThinVec<Datum> {
         self.datums
     }
 
@@ -89,9 +106,16 @@ impl Row {
         (Row::new(datums), Row::new(rest))
     }
 
+    /// A copy of this row with room for `extra` more datums, to `push` into.
+    pub fn with_room(&self, extra: usize) -> Row {
+        let mut datums = ThinVec::with_capacity(self.len() + extra);
+        datums.extend_from_slice(&self.datums);
+        Row::new(datums)
+    }
+
     /// This row followed by `other`.
     pub fn concat(&self, other: &Row) -> Row {
-        let mut datums = Vec::with_capacity(self.len() + other.len());
+        let mut datums = ThinVec::with_capacity(self.len() + other.len());
         datums.extend_from_slice(&self.datums);
         datums.extend_from_slice(&other.datums);
         Row::new(datums)
@@ -106,7 +130,7 @@ impl From<Vec<Datum>> for Row {
 
 impl FromIterator<Datum> for Row {
     fn from_iter<I: IntoIterator<Item = Datum>>(iter: I) -> Self {
-        Row::new(iter.into_iter().collect())
+        Row::new(iter.into_iter().collect::<ThinVec<Datum>>())
     }
 }
 
@@ -127,7 +151,7 @@ impl std::fmt::Debug for Row {
 
 impl Default for Row {
     fn default() -> Self {
-        Row::new(Vec::new())
+        Row::new(ThinVec::new())
     }
 }
 
@@ -143,8 +167,10 @@ impl PartialEq for Row {
         // Cached prefixes that differ settle it; computing them here would read the datums only
         // to compare them again (a hash map's probe is rarely compared otherwise).
         let (mine, theirs) = (self.prefix.load(MemoryOrdering::Relaxed), other.prefix.load(MemoryOrdering::Relaxed));
-        if mine != UNSET && theirs != UNSET && mine != theirs {
-            return false;
+        if mine != UNSET && theirs != UNSET {
+            if let Some(order) = prefix::decide(mine, theirs) {
+                return order.is_eq();
+            }
         }
         self.datums == other.datums
     }
@@ -162,7 +188,7 @@ impl PartialOrd for Row {
 impl Ord for Row {
     #[inline]
     fn cmp(&self, other: &Self) -> Ordering {
-        self.prefix().cmp(&other.prefix()).then_with(|| self.datums.cmp(&other.datums))
+        prefix::decide(self.prefix(), other.prefix()).unwrap_or_else(|| self.datums().cmp(other.datums()))
     }
 }
 
@@ -170,7 +196,7 @@ impl Ord for Row {
 /// unchanged.
 impl Hash for Row {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        self.datums.hash(state)
+        self.datums().hash(state)
     }
 }
 
@@ -179,13 +205,13 @@ impl Hash for Row {
 #[derive(Serialize)]
 #[serde(rename = "Row")]
 struct RowRef<'a> {
-    datums: &'a Vec<Datum>,
+    datums: &'a [Datum],
 }
 
 #[derive(Deserialize)]
 #[serde(rename = "Row")]
 struct RowOwned {
-    datums: Vec<Datum>,
+    datums: ThinVec<Datum>,
 }
 
 impl Serialize for Row {
@@ -220,6 +246,11 @@ mod tests {
         let row = Row::new(vec![Datum::Int64(7)]);
         let _ = row.cmp(&Row::empty());
         assert_eq!(format!("{row:?}"), "Row { datums: [Int64(7)] }");
+    }
+
+    #[test]
+    fn a_row_is_two_words() {
+        assert_eq!(std::mem::size_of::<Row>(), 16);
     }
 
     #[test]

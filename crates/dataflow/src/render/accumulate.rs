@@ -155,13 +155,13 @@ fn output_row(key: &Row, totals: &Totals, kinds: &[Accumulable]) -> Result<Row, 
     if rows <= 0 {
         return Err(negative().into());
     }
-    let mut datums = key.datums().to_vec();
+    let mut row = key.with_room(kinds.len());
     for kind in kinds {
         let present = if *kind == Accumulable::CountRows { rows } else { fields.next().unwrap_or(0) };
         if !(0..=rows).contains(&present) {
             return Err(negative().into());
         }
-        datums.push(match kind {
+        row.push(match kind {
             Accumulable::CountRows | Accumulable::Count => {
                 Datum::Int64(i64::try_from(present).map_err(|_| out_of_range())?)
             }
@@ -178,7 +178,7 @@ fn output_row(key: &Row, totals: &Totals, kinds: &[Accumulable]) -> Result<Row, 
             }
         });
     }
-    Ok(Row::new(datums))
+    Ok(row)
 }
 
 /// Groups rows of `[key..., argument...]` (the first `key_arity` columns are the group key) and

@@ -136,7 +136,7 @@ pub(super) fn flat_map_through(
     let mut emit = |scratch: &mut Vec<Datum>, position: Option<usize>| {
         let result = match through.as_deref_mut() {
             Some(through) => through.apply(scratch, outer.as_deref(), position),
-            None => Some(Ok(Row::new(scratch.clone()))),
+            None => Some(Ok(scratch.iter().cloned().collect())),
         };
         if let Some(result) = result {
             out(result);

@@ -88,7 +88,7 @@ fn matched_row(
     }
     match then {
         Some(pipeline) => pipeline.apply(scratch).map_err(DataflowError::from).transpose(),
-        None => Some(Ok(Row::new(std::mem::take(scratch)))),
+        None => Some(Ok(scratch.drain(..).collect())),
     }
 }
 

@@ -289,7 +289,7 @@ pub fn holds(predicates: &[ScalarExpr], datums: &[Datum]) -> Result<bool, Datafl
 
 /// Evaluates key expressions; `None` when any key is NULL (SQL equality never matches NULL).
 pub fn eval_key(keys: &[ScalarExpr], row: &Row) -> Result<Option<Row>, DataflowError> {
-    let mut datums = Vec::with_capacity(keys.len());
+    let mut datums = Row::with_capacity(keys.len());
     for key in keys {
         let datum = key.eval(row.datums())?;
         if datum.is_null() {
@@ -297,7 +297,7 @@ pub fn eval_key(keys: &[ScalarExpr], row: &Row) -> Result<Option<Row>, DataflowE
         }
         datums.push(datum);
     }
-    Ok(Some(Row::new(datums)))
+    Ok(Some(datums))
 }
 
 #[cfg(test)]

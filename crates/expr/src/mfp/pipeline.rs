@@ -124,7 +124,7 @@ impl RowPipeline {
             }
         }
         let missing = |slot| EvalError::Internal(format!("projection of missing column {slot}"));
-        let mut out = Vec::with_capacity(self.outputs.len());
+        let mut out = Row::with_capacity(self.outputs.len());
         for &(slot, read_again) in &self.outputs {
             let datum = match slot.checked_sub(self.input_arity) {
                 None => input[slot].clone(),
@@ -139,7 +139,7 @@ impl RowPipeline {
             };
             out.push(datum);
         }
-        Ok(Some(Row::new(out)))
+        Ok(Some(out))
     }
 }
 

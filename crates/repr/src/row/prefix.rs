@@ -12,24 +12,36 @@
 //! a memcmp-ordered string is memcmp-ordered, and padding with zero bytes keeps that order. A datum
 //! whose value has no cheap such encoding (floats, numerics, JSON, intervals) contributes only its
 //! variant byte, and encoding stops there: rows that agree up to it tie and are compared in full.
+//!
+//! A prefix that holds its row's whole encoding is marked `COMPLETE` (the top bit, which no header
+//! uses): two such prefixes that agree are equal rows, so an arrangement keyed by a window start or
+//! an id compares equal keys without reading either row. The encoding is injective and no datum
+//! starts with a zero byte, so a complete encoding padded with zeros is no other complete one.
 //! This module must not depend on anything but the datums' values.
 
 use crate::Datum;
 
 const PREFIX_BYTES: usize = 8;
 
-// No prefix starts with 0xFF, so `u64::MAX` is free to mean "not computed" (`Row`'s `UNSET`).
-const _: () = assert!(header::INTERVAL < 0xFF);
+/// Marks a prefix that encodes its whole row. Headers stay below 0x80, so no prefix (with or
+/// without this bit) starts with 0xFF, and `u64::MAX` is free to mean "not computed" (`Row`'s
+/// `UNSET`).
+const COMPLETE: u64 = 1 << 63;
+const _: () = assert!(header::INTERVAL < 0x80);
 
 /// The sort prefix of a row made of `datums`.
 pub(super) fn of(datums: &[Datum]) -> u64 {
     let mut out = Prefix { bytes: [0; PREFIX_BYTES], len: 0 };
-    for datum in datums {
-        if !out.datum(datum) {
-            break;
-        }
-    }
-    u64::from_be_bytes(out.bytes)
+    let complete = datums.iter().all(|datum| out.datum(datum));
+    u64::from_be_bytes(out.bytes) | if complete { COMPLETE } else { 0 }
+}
+
+/// The order of two rows as far as their prefixes decide it: `None` when they agree but one of
+/// them does not encode its whole row, so the datums must be compared.
+#[inline]
+pub(super) fn decide(a: u64, b: u64) -> Option<std::cmp::Ordering> {
+    let order = (a & !COMPLETE).cmp(&(b & !COMPLETE));
+    (order.is_ne() || a & b & COMPLETE != 0).then_some(order)
 }
 
 /// The prefix being written; every writer returns false once no more bytes fit or the encoding

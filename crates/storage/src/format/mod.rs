@@ -87,15 +87,15 @@ impl Decoder {
     }
 
     pub fn decode(&self, bytes: &[u8]) -> Result<Row, DecodeFailure> {
-        let datums = match &self.prepared {
-            Prepared::Bytes => vec![Datum::Bytes(bytes.to_vec())],
-            Prepared::Text => vec![text::decode_text(bytes)?],
-            Prepared::Json => vec![text::decode_json(bytes)?],
-            Prepared::Csv { columns } => csv::decode_csv(bytes, *columns)?,
-            Prepared::Regex(regex) => regex.decode(bytes)?,
-            Prepared::Protobuf(proto) => proto.decode(bytes)?,
-        };
-        Ok(Row::new(datums))
+        let one = |datum: Datum| std::iter::once(datum).collect();
+        Ok(match &self.prepared {
+            Prepared::Bytes => one(Datum::Bytes(bytes.to_vec())),
+            Prepared::Text => one(text::decode_text(bytes)?),
+            Prepared::Json => one(text::decode_json(bytes)?),
+            Prepared::Csv { columns } => Row::new(csv::decode_csv(bytes, *columns)?),
+            Prepared::Regex(regex) => Row::new(regex.decode(bytes)?),
+            Prepared::Protobuf(proto) => Row::new(proto.decode(bytes)?),
+        })
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::cmp::Ordering;
 
-use super::of;
+use super::{decide, of, COMPLETE};
 use crate::datum::{Interval, F64};
 use crate::Datum;
 
@@ -77,7 +77,7 @@ fn rows() -> Vec<Vec<Datum>> {
 #[test]
 fn ordered_rows_have_ordered_prefixes_and_equal_rows_equal_ones() {
     let rows = rows();
-    let prefixes: Vec<u64> = rows.iter().map(|r| of(r)).collect();
+    let prefixes: Vec<u64> = rows.iter().map(|r| of(r) & !COMPLETE).collect();
     for (a, pa) in rows.iter().zip(&prefixes) {
         for (b, pb) in rows.iter().zip(&prefixes) {
             match a.cmp(b) {
@@ -87,6 +87,39 @@ fn ordered_rows_have_ordered_prefixes_and_equal_rows_equal_ones() {
             }
         }
     }
+}
+
+#[test]
+fn whatever_the_prefixes_decide_is_the_rows_order() {
+    let rows = rows();
+    let prefixes: Vec<u64> = rows.iter().map(|r| of(r)).collect();
+    let mut decided_equal = 0;
+    for (a, pa) in rows.iter().zip(&prefixes) {
+        for (b, pb) in rows.iter().zip(&prefixes) {
+            if let Some(order) = decide(*pa, *pb) {
+                assert_eq!(order, a.cmp(b), "{a:?} against {b:?}: prefixes {pa:#x} and {pb:#x}");
+                decided_equal += usize::from(order.is_eq());
+            }
+        }
+    }
+    // Each complete row at least decides its comparison with itself.
+    let complete = prefixes.iter().filter(|p| *p & COMPLETE != 0).count();
+    assert!(
+        complete > 100 && decided_equal >= complete,
+        "{complete} complete rows, {decided_equal} equalities decided"
+    );
+}
+
+#[test]
+fn short_rows_are_complete_and_long_or_opaque_ones_are_not() {
+    let complete = |datums: &[Datum]| of(datums) & COMPLETE != 0;
+    assert!(complete(&[]));
+    assert!(complete(&[Datum::Int64(100_000), Datum::Int64(1_234_567)]));
+    assert!(complete(&[Datum::Null, Datum::text("abc")]));
+    assert!(!complete(&[Datum::Int64(100_000), Datum::Int64(i64::MAX)]));
+    assert!(!complete(&[Datum::text("abcdefgh")]));
+    assert!(!complete(&[Datum::Float64(F64(1.0))]));
+    assert!(!complete(&[Datum::Int64(1), Datum::Float64(F64(1.0))]));
 }
 
 #[test]

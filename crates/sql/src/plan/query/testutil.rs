@@ -259,6 +259,6 @@ pub fn finish(set: Multiset, finishing: &RowSetFinishing) -> Vec<Vec<Datum>> {
     rows.into_iter()
         .skip(finishing.offset)
         .take(finishing.limit.unwrap_or(usize::MAX))
-        .map(|r| r.project(&finishing.project).into_datums())
+        .map(|r| r.project(&finishing.project).datums().to_vec())
         .collect()
 }
