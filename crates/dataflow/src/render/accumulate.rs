@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 use std::collections::HashMap;
 
+use super::batcher::arrange_by_self;
 use super::{fork, fork_collection, ErrCollection, OkCollection, Rendered};
 
 /// What one aggregate accumulates.
@@ -185,7 +186,7 @@ fn output_row(key: &Row, totals: &Totals, kinds: &[Accumulable]) -> Result<Row, 
 /// computes the accumulable aggregates of the given `kinds`, one per argument column.
 pub fn render_accumulable<'s>(input: Rendered<'s>, key_arity: usize, kinds: Vec<Accumulable>) -> Rendered<'s> {
     let (keyed, eval_err) = pre_aggregate(input.ok, key_arity, kinds.clone());
-    let counted = keyed.count_total_core::<Diff>();
+    let counted = arrange_by_self(keyed, "Arrange: CountTotal").count_total_core::<Diff>();
     let (ok, agg_err) = fork_collection(
         counted.inner,
         "AggregateOutput",

@@ -9,6 +9,7 @@ use differential_dataflow::VecCollection;
 use freshet_expr::{JoinKind, RowPipeline, ScalarExpr};
 use freshet_repr::{DataflowError, Datum, Diff, Row, Timestamp};
 
+use super::batcher::arrange_by_key;
 use super::{eval_key, fork_collection, holds, partition, ErrCollection, OkCollection, Rendered};
 
 /// What to join on and how.
@@ -39,10 +40,12 @@ pub fn render_join<'s>(
     // buffer, and only the output becomes a row.
     let residual = spec.residual;
     let mut scratch = Vec::new();
-    let (matched, residual_err) =
-        partition(left_keyed.arrange_by_key().join_core(right_keyed.arrange_by_key(), move |_key, l, r| {
-            matched_row(l, r, &residual, inside.as_ref(), &mut scratch)
-        }));
+    let (matched, residual_err) = partition(
+        arrange_by_key(left_keyed, "ArrangeByKey")
+            .join_core(arrange_by_key(right_keyed, "ArrangeByKey"), move |_key, l, r| {
+                matched_row(l, r, &residual, inside.as_ref(), &mut scratch)
+            }),
+    );
 
     let mut ok = matched.clone();
     let (left_arity, right_arity) = (spec.left_arity, spec.right_arity);
@@ -107,7 +110,7 @@ fn keyed<'s>(ok: OkCollection<'s>, keys: Vec<ScalarExpr>) -> (Keyed<'s>, ErrColl
 
 /// The rows of `input` that do not occur in `matched` (each input copy is kept or dropped whole).
 fn unmatched<'s>(input: OkCollection<'s>, matched: OkCollection<'s>) -> OkCollection<'s> {
-    let matched = matched.distinct_core::<Diff>();
+    let matched = super::reduce::threshold(matched, "Distinct", |_row, _count| 1);
     let kept = input.clone().map(|row| (row, ())).semijoin(matched).map(|(row, ())| row);
     input.concat(kept.negate())
 }

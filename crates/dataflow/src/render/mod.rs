@@ -13,6 +13,7 @@
 //! rendered once and their collections shared, so their work is done once.
 
 mod accumulate;
+pub(crate) mod batcher;
 mod flat_map;
 mod fork;
 mod join;
@@ -115,7 +116,7 @@ impl<'s> RenderContext<'s> {
             }
             RelationExpr::Distinct { input } => {
                 let input = self.render(input);
-                Rendered { ok: input.ok.distinct_core::<Diff>(), err: input.err }
+                Rendered { ok: reduce::threshold(input.ok, "Distinct", |_row, _count| 1), err: input.err }
             }
             RelationExpr::Union { inputs } => self.render_union(inputs),
             RelationExpr::Negate { input } => {
@@ -124,7 +125,7 @@ impl<'s> RenderContext<'s> {
             }
             RelationExpr::Threshold { input } => {
                 let input = self.render(input);
-                let ok = input.ok.threshold(|_row, count: &Diff| if *count > 0 { *count } else { 0 });
+                let ok = reduce::threshold(input.ok, "Threshold", |_row, count| (*count).max(0));
                 Rendered { ok, err: input.err }
             }
         }

@@ -6,12 +6,14 @@
 
 use std::cmp::Ordering;
 
-use differential_dataflow::VecCollection;
+use differential_dataflow::trace::implementations::{KeyBuilder, KeySpine, ValBuilder, ValSpine};
+use differential_dataflow::{ExchangeData, VecCollection};
 use freshet_expr::agg::aggregate_group;
 use freshet_expr::relation::ColumnOrder;
 use freshet_expr::AggregateFunc;
 use freshet_repr::{DataflowError, Datum, Diff, Row, Timestamp};
 
+use super::batcher::{arrange_by_key, arrange_by_self};
 use super::{fork_collection, Rendered};
 
 type Keyed<'s> = VecCollection<'s, Timestamp, (Row, Row), Diff>;
@@ -21,10 +23,9 @@ type Keyed<'s> = VecCollection<'s, Timestamp, (Row, Row), Diff>;
 /// columns, then the aggregates.
 pub fn render_reduce(input: Rendered<'_>, key_arity: usize, funcs: Vec<(AggregateFunc, bool)>) -> Rendered<'_> {
     let keyed: Keyed<'_> = input.ok.map(move |row| row.split_at(key_arity));
-    let reduced =
-        keyed.reduce(move |key: &Row, values: &[(&Row, Diff)], out: &mut Vec<(Result<Row, DataflowError>, Diff)>| {
-            out.push((aggregate_group(key, values, &funcs).map_err(DataflowError::from), 1));
-        });
+    let reduced = reduce(keyed, "Reduce", move |key: &Row, values: &[(&Row, Diff)], out| {
+        out.push((aggregate_group(key, values, &funcs).map_err(DataflowError::from), 1));
+    });
     type Reduced = ((Row, Result<Row, DataflowError>), Timestamp, Diff);
     let (ok, agg_err) = fork_collection(reduced.inner, "AggregateOutput", |batch: &mut Vec<Reduced>, out| {
         for ((_key, result), time, diff) in batch.drain(..) {
@@ -32,6 +33,44 @@ pub fn render_reduce(input: Rendered<'_>, key_arity: usize, funcs: Vec<(Aggregat
         }
     });
     Rendered { ok, err: input.err.concat(agg_err) }
+}
+
+/// Differential's `reduce`, over an arrangement made by a `SortBatcher`: `logic` gets each changed
+/// key's values with their multiplicities, and says the key's output values.
+fn reduce<'s, V: ExchangeData>(
+    keyed: Keyed<'s>,
+    name: &str,
+    logic: impl FnMut(&Row, &[(&Row, Diff)], &mut Vec<(V, Diff)>) + 'static,
+) -> VecCollection<'s, Timestamp, (Row, V), Diff> {
+    arrange_by_key(keyed, &format!("Arrange: {name}"))
+        .reduce_abelian::<_, ValBuilder<Row, V, Timestamp, Diff>, ValSpine<Row, V, Timestamp, Diff>, _, _>(
+            name,
+            logic,
+            |buffer, key, updates| {
+                buffer.clear();
+                buffer.extend(updates.drain(..).map(|(value, time, diff)| ((key.clone(), value), time, diff)));
+            },
+        )
+        .as_collection(|key, value| (key.clone(), value.clone()))
+}
+
+/// Each distinct row of `rows` with the multiplicity `thresh` gives its count (differential's
+/// `threshold`, over an arrangement made by a `SortBatcher`).
+pub fn threshold<'s>(
+    rows: VecCollection<'s, Timestamp, Row, Diff>,
+    name: &str,
+    mut thresh: impl FnMut(&Row, &Diff) -> Diff + 'static,
+) -> VecCollection<'s, Timestamp, Row, Diff> {
+    arrange_by_self(rows, &format!("Arrange: {name}"))
+        .reduce_abelian::<_, KeyBuilder<Row, Timestamp, Diff>, KeySpine<Row, Timestamp, Diff>, _, _>(
+            name,
+            move |row, counts, out| out.push(((), thresh(row, &counts[0].1))),
+            |buffer, row, updates| {
+                buffer.clear();
+                buffer.extend(updates.drain(..).map(|(unit, time, diff)| ((row.clone(), unit), time, diff)));
+            },
+        )
+        .as_collection(|row, _| row.clone())
 }
 
 /// Which rows of each group a `TopK` keeps.
@@ -49,11 +88,10 @@ pub fn render_top_k(input: Rendered<'_>, spec: TopKSpec) -> Rendered<'_> {
         let key: Row = group_key.iter().map(|&i| row.get(i).cloned().unwrap_or(Datum::Null)).collect();
         (key, row)
     });
-    let ok = keyed
-        .reduce(move |_key: &Row, rows: &[(&Row, Diff)], out: &mut Vec<(Row, Diff)>| {
-            top_k(rows, &order_by, limit, offset, out)
-        })
-        .map(|(_key, row)| row);
+    let ok = reduce(keyed, "TopK", move |_key: &Row, rows: &[(&Row, Diff)], out: &mut Vec<(Row, Diff)>| {
+        top_k(rows, &order_by, limit, offset, out)
+    })
+    .map(|(_key, row)| row);
     Rendered { ok, err: input.err }
 }
 
