@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use differential_dataflow::input::InputSession;
 use differential_dataflow::operators::arrange::arrangement::arrange_core;
-use differential_dataflow::trace::implementations::{KeyBuilder, KeySpine};
+use differential_dataflow::trace::implementations::KeySpine;
 use freshet_expr::{MapFilterProject, RelationExpr};
 use freshet_repr::{DataflowError, Datum, Diff, EvalError, GlobalId, Row, Timestamp};
 use freshet_storage::SourceDesc;
@@ -36,7 +36,7 @@ use timely::worker::Worker;
 use crate::cluster::PeekResult;
 use crate::command::Command;
 use crate::peek::CollectionTraces;
-use crate::render::batcher::SortBatcher;
+use crate::render::batcher::{KeyBatcher, SortBatcher};
 use crate::render::{empty_errors, Import, RenderContext, Rendered};
 use crate::source::{forget_clock, render_durable_source, ClockBoard, PeerClock, Persistence, SourceToken};
 use crate::status::StatusReporter;
@@ -507,12 +507,12 @@ fn arrange(rendered: Rendered<'_>) -> CollectionTraces {
     let by_first_datum =
         Exchange::new(|((row, ()), _, _): &((Row, ()), Timestamp, Diff)| crate::peek::leading_hash(row));
     let keyed = rendered.ok.map(|row| (row, ())).inner;
-    let ok = arrange_core::<
-        _,
-        _,
-        SortBatcher<(Row, ()), Timestamp, Diff, KeyBuilder<Row, Timestamp, Diff>>,
-        KeySpine<Row, Timestamp, Diff>,
-    >(keyed, by_first_datum, "ArrangeRows", SortBatcher::new);
+    let ok = arrange_core::<_, _, KeyBatcher<Row, Diff>, KeySpine<Row, Timestamp, Diff>>(
+        keyed,
+        by_first_datum,
+        "ArrangeRows",
+        SortBatcher::new,
+    );
     let err = rendered.err.arrange_by_self();
     let errors_seen = Rc::new(Cell::new(false));
     let seen = Rc::clone(&errors_seen);

@@ -18,7 +18,6 @@ pub use jsonb::Jsonb;
 pub use relation::{ColumnType, GlobalId, RelationDesc, RelationType};
 pub use row::Row;
 pub use scalar::ScalarType;
-pub use thin_vec::ThinVec;
 
 /// Logical time of every update: milliseconds since the Unix epoch, assigned by the coordinator
 /// (tables) or by a source's reclocking (sources).

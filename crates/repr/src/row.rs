@@ -115,10 +115,9 @@ impl Row {
 
     /// This row followed by `other`.
     pub fn concat(&self, other: &Row) -> Row {
-        let mut datums = ThinVec::with_capacity(self.len() + other.len());
-        datums.extend_from_slice(&self.datums);
-        datums.extend_from_slice(&other.datums);
-        Row::new(datums)
+        let mut row = self.with_room(other.len());
+        row.datums.extend_from_slice(&other.datums);
+        row
     }
 }
 

@@ -29,6 +29,11 @@ use timely::progress::frontier::{Antichain, AntichainRef};
 /// after the last consolidation.
 const MIN_CONSOLIDATION: usize = 1 << 16;
 
+/// A `SortBatcher` of `(key, value)` pairs, sealed into differential's value batches.
+pub type ValBatcher<K, V, R> = SortBatcher<(K, V), Timestamp, R, ValBuilder<K, V, Timestamp, R>>;
+/// A `SortBatcher` of whole records, sealed into differential's key batches.
+pub type KeyBatcher<K, R> = SortBatcher<(K, ()), Timestamp, R, KeyBuilder<K, Timestamp, R>>;
+
 pub struct SortBatcher<D, T, R, S> {
     /// Every update inserted and not yet released; a prefix of `sorted` of them is sorted and
     /// consolidated.
@@ -143,8 +148,7 @@ where
     V: ExchangeData,
     R: ExchangeData + Semigroup,
 {
-    collection
-        .arrange_named::<SortBatcher<(K, V), Timestamp, R, ValBuilder<K, V, Timestamp, R>>, _>(name, SortBatcher::new)
+    collection.arrange_named::<ValBatcher<K, V, R>, _>(name, SortBatcher::new)
 }
 
 /// `collection` arranged by its whole records, through a `SortBatcher`.
@@ -156,9 +160,7 @@ where
     K: ExchangeData + Hashable,
     R: ExchangeData + Semigroup,
 {
-    collection
-        .map(|key| (key, ()))
-        .arrange_named::<SortBatcher<(K, ()), Timestamp, R, KeyBuilder<K, Timestamp, R>>, _>(name, SortBatcher::new)
+    collection.map(|key| (key, ())).arrange_named::<KeyBatcher<K, R>, _>(name, SortBatcher::new)
 }
 
 #[cfg(test)]
