@@ -6,7 +6,7 @@ use std::time::Duration;
 use freshet_dataflow::{Cluster, ClusterConfig};
 use freshet_expr::func::{BinaryFunc, UnaryFunc};
 use freshet_expr::relation::ColumnOrder;
-use freshet_expr::{AggregateExpr, AggregateFunc, JoinKind, RelationExpr, ScalarExpr};
+use freshet_expr::{AggregateExpr, AggregateFunc, JoinKind, RelationExpr, ScalarExpr, TableFunc};
 use freshet_repr::{
     ColumnType, DataflowError, Datum, Diff, EvalError, GlobalId, RelationDesc, RelationType, Row, ScalarType,
 };
@@ -214,6 +214,39 @@ async fn reduce_counts_and_groups_disappear() {
     cluster.advance_tables(3);
     assert_eq!(peek(&cluster, 2, 1).await.unwrap(), vec![(ints(&[1, 4, 2, 3]), 1), (ints(&[2, 1, 1, 1]), 1)]);
     assert_eq!(peek(&cluster, 2, 2).await.unwrap(), vec![(ints(&[1, 4, 2, 3]), 1)]);
+}
+
+/// Counts over a flat map (windows, as in Nexmark q5) are summed where the windows are made and
+/// held per time until the time completes: each time reads its own sums, retractions remove
+/// groups, and a window that fails to evaluate is an error until its row is retracted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn counts_over_a_flat_map_per_time() {
+    let cluster = start(2);
+    table(&cluster, 1, 2);
+    // SELECT a + k, count(*), count(10 / b) FROM t, generate_series(0, 1) AS k WHERE a <> 3 GROUP BY a + k
+    let windows = RelationExpr::FlatMap {
+        input: Box::new(get(1, 2)),
+        func: TableFunc::GenerateSeriesInt(ScalarType::Int64),
+        exprs: vec![lit(0), lit(1)],
+    };
+    let count = |expr| AggregateExpr { func: AggregateFunc::Count, expr, distinct: false };
+    let view = RelationExpr::Reduce {
+        input: Box::new(windows.filter(vec![eq(col(0), lit(3)).call_unary(UnaryFunc::Not)])),
+        group_key: vec![col(0).call_binary(col(2), BinaryFunc::Add)],
+        aggregates: vec![count(ScalarExpr::literal_true()), count(lit(10).call_binary(col(1), BinaryFunc::Div))],
+    };
+    cluster.create_view(GlobalId(2), &view, 0);
+    // Two times before either completes, so that both are held at once.
+    cluster.update_table(GlobalId(1), vec![(ints(&[1, 5]), 1), (ints(&[2, 10]), 2), (ints(&[3, 0]), 1)], 1);
+    cluster.update_table(GlobalId(1), vec![(ints(&[1, 5]), -1), (ints(&[4, 0]), 1)], 2);
+    cluster.advance_tables(3);
+    let at_1 = vec![(ints(&[1, 1, 1]), 1), (ints(&[2, 3, 3]), 1), (ints(&[3, 2, 2]), 1)];
+    assert_eq!(peek(&cluster, 2, 1).await.unwrap(), at_1);
+    let error = peek(&cluster, 2, 2).await.unwrap_err();
+    assert_eq!(error, DataflowError::Eval(EvalError::DivisionByZero));
+    cluster.update_table(GlobalId(1), vec![(ints(&[4, 0]), -1)], 3);
+    cluster.advance_tables(4);
+    assert_eq!(peek(&cluster, 2, 3).await.unwrap(), vec![(ints(&[2, 2, 2]), 1), (ints(&[3, 2, 2]), 1)]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

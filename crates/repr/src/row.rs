@@ -94,6 +94,17 @@ impl Row {
         *self.prefix.get_mut() = UNSET;
     }
 
+    /// Keeps the first `len` datums (all when `len` is past the end), and the room of the rest.
+    pub fn truncate(&mut self, len: usize) {
+        self.datums.truncate(len);
+        *self.prefix.get_mut() = UNSET;
+    }
+
+    /// Removes every datum, keeping the room: a row reused as a buffer.
+    pub fn clear(&mut self) {
+        self.truncate(0);
+    }
+
     /// A new row of the datums at `indices`, in that order.
     pub fn project(&self, indices: &[usize]) -> Row {
         indices.iter().map(|&i| self.datums[i].clone()).collect()

@@ -8,15 +8,17 @@
 use bigdecimal::BigDecimal;
 use differential_dataflow::difference::{IsZero, Multiply, Semigroup};
 use differential_dataflow::operators::CountTotal as _;
-use differential_dataflow::{AsCollection, VecCollection};
 use freshet_expr::{AggregateExpr, AggregateFunc};
 use freshet_repr::{ColumnType, DataflowError, Datum, Diff, EvalError, Row, ScalarType, Timestamp};
 use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
-use std::collections::HashMap;
+
+mod pre_aggregate;
 
 use super::batcher::arrange_by_self;
-use super::{fork, fork_collection, ErrCollection, OkCollection, Rendered};
+use super::flat_map::Expansion;
+use super::{fork_collection, Rendered};
+use pre_aggregate::pre_aggregate;
 
 /// What one aggregate accumulates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -182,10 +184,16 @@ fn output_row(key: &Row, totals: &Totals, kinds: &[Accumulable]) -> Result<Row, 
     Ok(row)
 }
 
-/// Groups rows of `[key..., argument...]` (the first `key_arity` columns are the group key) and
-/// computes the accumulable aggregates of the given `kinds`, one per argument column.
-pub fn render_accumulable<'s>(input: Rendered<'s>, key_arity: usize, kinds: Vec<Accumulable>) -> Rendered<'s> {
-    let (keyed, eval_err) = pre_aggregate(input.ok, key_arity, kinds.clone());
+/// Groups rows of `[key..., argument...]` (the first `key_arity` columns are the group key), the
+/// rows that `input`'s rows stand for per `expansion`, and computes the accumulable aggregates of
+/// the given `kinds`, one per argument column.
+pub fn render_accumulable<'s>(
+    input: Rendered<'s>,
+    expansion: Expansion,
+    key_arity: usize,
+    kinds: Vec<Accumulable>,
+) -> Rendered<'s> {
+    let (keyed, eval_err) = pre_aggregate(input.ok, expansion, key_arity, kinds.clone());
     let counted = arrange_by_self(keyed, "Arrange: CountTotal").count_total_core::<Diff>();
     let (ok, agg_err) = fork_collection(
         counted.inner,
@@ -199,97 +207,9 @@ pub fn render_accumulable<'s>(input: Rendered<'s>, key_arity: usize, kinds: Vec<
     Rendered { ok, err: input.err.concat(eval_err).concat(agg_err) }
 }
 
-/// Each input batch's contributions summed per group and time before they leave the worker: with
-/// few groups (the usual aggregation) a batch of a thousand rows leaves as a handful of updates, so
-/// the exchange, the arrangement's sort and `count_total` see a fraction of the rows. Where rows
-/// barely combine, they pass through uncombined for a while (`Combining`).
-fn pre_aggregate<'s>(
-    rows: OkCollection<'s>,
-    key_arity: usize,
-    kinds: Vec<Accumulable>,
-) -> (VecCollection<'s, Timestamp, Row, Totals>, ErrCollection<'s>) {
-    let mut groups: HashMap<(Row, Timestamp), Totals, foldhash::fast::RandomState> = HashMap::default();
-    let mut combining = Combining::default();
-    let (keyed, errors) = fork(rows.inner, "PreAggregate", move |batch: &mut Vec<(Row, Timestamp, Diff)>, out| {
-        let combine = combining.now();
-        let rows = batch.len();
-        for (row, time, diff) in batch.drain(..) {
-            // The key is the row cut short, so it needs no allocation of its own.
-            let mut datums = row.into_datums();
-            let mut contribution = Totals::zero(&kinds);
-            let args = datums.get(key_arity..).unwrap_or_default();
-            if let Err(error) = add_contribution(&mut contribution, &kinds, args, diff) {
-                out.error(error.into(), time, diff);
-                continue;
-            }
-            datums.truncate(key_arity);
-            if combine {
-                let totals = groups.entry((Row::new(datums), time)).or_insert_with(|| Totals::zero(&kinds));
-                totals.plus_equals(&contribution);
-            } else {
-                out.update((Row::new(datums), time, contribution));
-            }
-        }
-        if combine {
-            combining.observe(rows, groups.len());
-        }
-        for ((key, time), totals) in groups.drain() {
-            if !totals.is_zero() {
-                out.update((key, time, totals));
-            }
-        }
-    });
-    (keyed.as_collection(), errors)
-}
-
-/// Whether pre-aggregation pays. Hashing every row costs more than it saves when nearly every row
-/// is a group of its own (Nexmark q5 counts per auction and window); such containers are noted,
-/// and the next `SKIP_CONTAINERS` pass their rows through uncombined (`count_total` sums them all
-/// the same), after which combining is tried again.
-#[derive(Default)]
-struct Combining {
-    skip: u32,
-}
-
-/// Containers passed through after one whose rows barely combined.
-const SKIP_CONTAINERS: u32 = 64;
-/// Fewest rows in a container for its combining ratio to count.
-const SAMPLE_ROWS: usize = 64;
-
-impl Combining {
-    /// Whether to combine the next container.
-    fn now(&mut self) -> bool {
-        if self.skip == 0 {
-            return true;
-        }
-        self.skip -= 1;
-        false
-    }
-
-    /// `rows` rows of a combined container made `groups` updates.
-    fn observe(&mut self, rows: usize, groups: usize) {
-        if rows >= SAMPLE_ROWS && groups * 10 > rows * 9 {
-            self.skip = SKIP_CONTAINERS;
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn combining_pauses_only_after_a_container_that_barely_combined() {
-        let mut combining = Combining::default();
-        assert!(combining.now());
-        combining.observe(1000, 100);
-        combining.observe(SAMPLE_ROWS - 1, SAMPLE_ROWS - 1);
-        assert!(combining.now());
-        combining.observe(1000, 950);
-        let skipped = (0..SKIP_CONTAINERS).filter(|_| !combining.now()).count();
-        assert_eq!(skipped, SKIP_CONTAINERS as usize);
-        assert!(combining.now());
-    }
 
     #[test]
     fn totals_add_up_and_cancel_out() {

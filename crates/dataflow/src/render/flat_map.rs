@@ -1,7 +1,7 @@
 //! Rendering of table functions (`FlatMap`): calling the function per input row, reusing its rows
 //! when its arguments are constant, and running the pipeline above it on the joined datums without
 //! building them into rows first. This module must not decide which pipelines sit above a flat
-//! map; `RenderContext` peels them off the plan.
+//! map, nor whether an aggregation consumes it; `RenderContext` decides both.
 
 use std::borrow::Cow;
 
@@ -64,37 +64,36 @@ impl TableCall {
 /// A flat map's row pipeline, with the subexpressions hoisted out of it (see `HoistedPipeline`):
 /// those reading only the input row are evaluated once per input row, and, when the call produces
 /// the same rows for every input, those reading only a produced row once per produced row.
-pub(super) struct Through {
+struct Through {
     plain: RowPipeline,
     hoisted: Option<HoistedPipeline>,
+    /// The current input row's hoisted values, if they evaluated.
+    outer: Option<Vec<Datum>>,
     /// Per reused produced row, by position: its hoisted values (`None`: they fail to evaluate).
     inner: Vec<Option<Vec<Datum>>>,
 }
 
 impl Through {
     /// `pipeline` over rows of `input_arity` input columns followed by `call`'s columns.
-    pub(super) fn new(pipeline: RowPipeline, input_arity: usize, call: &TableCall) -> Self {
+    fn new(pipeline: RowPipeline, input_arity: usize, call: &TableCall) -> Self {
         let hoisted = HoistedPipeline::new(&pipeline, input_arity, call.is_constant());
-        Through { plain: pipeline, hoisted, inner: Vec::new() }
+        Through { plain: pipeline, hoisted, outer: Some(Vec::new()), inner: Vec::new() }
     }
 
-    /// The hoisted values of an input row (`row` starts with it); `None` when there are none to
-    /// compute or they fail.
-    fn outer_values(&self, row: &[Datum]) -> Option<Vec<Datum>> {
-        self.hoisted.as_ref().and_then(|hoisted| hoisted.outer_values(row))
+    /// Computes the hoisted values of the input row that `row` starts with.
+    fn start(&mut self, row: &[Datum]) {
+        if let Some(hoisted) = &self.hoisted {
+            let mut values = self.outer.take().unwrap_or_default();
+            self.outer = hoisted.outer_values(row, &mut values).then_some(values);
+        }
     }
 
-    /// The pipeline's result for `row`, an input row followed by a produced row; `outer` are the
-    /// input row's hoisted values, and `position` the produced row's index when the call's rows
-    /// are reused, so that its hoisted values are too.
-    fn apply(
-        &mut self,
-        row: &[Datum],
-        outer: Option<&[Datum]>,
-        position: Option<usize>,
-    ) -> Option<Result<Row, DataflowError>> {
+    /// The pipeline's result for `row`, an input row (given to `start`) followed by a produced
+    /// row, into `out`; `position` is the produced row's index when the call's rows are reused,
+    /// so that its hoisted values are too. Whether the pipeline kept the row.
+    fn apply_into(&mut self, row: &[Datum], position: Option<usize>, out: &mut Row) -> Result<bool, EvalError> {
         let Some(hoisted) = &self.hoisted else {
-            return self.plain.apply(row).map_err(DataflowError::from).transpose();
+            return self.plain.apply_into(row, out);
         };
         let computed;
         let inner = match position {
@@ -111,50 +110,102 @@ impl Through {
                 computed.as_deref()
             }
         };
-        hoisted.apply(row, outer, inner).map_err(DataflowError::from).transpose()
+        hoisted.apply_into(row, self.outer.as_deref(), inner, out)
     }
 }
 
-/// `call` over `row`: the input's datums followed by each produced row's, through `through` when
-/// given, each result given to `out`. With a pipeline, the joined datums are assembled in `scratch`
-/// and never become a row of their own (hopping windows made five such rows per bid in Nexmark q5).
-pub(super) fn flat_map_through(
-    call: &mut TableCall,
-    mut through: Option<&mut Through>,
-    row: Row,
-    scratch: &mut Vec<Datum>,
-    out: &mut impl FnMut(Result<Row, DataflowError>),
-) {
-    let produced = match call.produce(&row) {
-        Ok(produced) => produced,
-        Err(error) => return out(Err(error.into())),
-    };
-    scratch.clear();
-    scratch.extend(row.into_datums());
-    let width = scratch.len();
-    let outer = through.as_deref().and_then(|through| through.outer_values(scratch));
-    let mut emit = |scratch: &mut Vec<Datum>, position: Option<usize>| {
-        let result = match through.as_deref_mut() {
-            Some(through) => through.apply(scratch, outer.as_deref(), position),
-            None => Some(Ok(scratch.iter().cloned().collect())),
-        };
-        if let Some(result) = result {
-            out(result);
-        }
-    };
-    // Rows computed for this input row are moved in; reused ones are cloned.
-    match produced {
-        Cow::Borrowed(rows) => rows.iter().enumerate().for_each(|(position, extra)| {
-            scratch.truncate(width);
-            scratch.extend(extra.iter().cloned());
-            emit(scratch, Some(position));
-        }),
-        Cow::Owned(rows) => rows.into_iter().for_each(|extra| {
-            scratch.truncate(width);
-            scratch.extend(extra.into_datums());
-            emit(scratch, None);
-        }),
+/// A table function call and the pipeline above it, if any: the rows that one input row stands
+/// for. With a pipeline, the joined datums are assembled in a scratch buffer and never become a
+/// row of their own (hopping windows made five such rows per bid in Nexmark q5); each result is
+/// handed over in one reused row, which the receiver takes or leaves, so that an aggregation
+/// summing the results allocates nothing for the rows whose group it already holds.
+pub(super) struct FlatMap {
+    call: TableCall,
+    through: Option<Through>,
+    scratch: Vec<Datum>,
+    result: Row,
+}
+
+impl FlatMap {
+    /// `func` of `exprs` over rows of `input_arity` columns, then `pipeline` when given.
+    pub(super) fn new(
+        func: &TableFunc,
+        exprs: &[ScalarExpr],
+        input_arity: usize,
+        pipeline: Option<RowPipeline>,
+    ) -> Self {
+        let call = TableCall::new(func, exprs);
+        let through = pipeline.map(|pipeline| Through::new(pipeline, input_arity, &call));
+        FlatMap { call, through, scratch: Vec::new(), result: Row::default() }
     }
+
+    /// Calls `each` with every result for `row`: the input's datums followed by each produced
+    /// row's, through the pipeline when there is one; or with the error of the call or of one
+    /// result. `each` may take the row it is handed (leaving any row behind).
+    pub(super) fn expand(&mut self, row: Row, each: &mut impl FnMut(Result<&mut Row, DataflowError>)) {
+        let FlatMap { call, through, scratch, result } = self;
+        let produced = match call.produce(&row) {
+            Ok(produced) => produced,
+            Err(error) => return each(Err(error.into())),
+        };
+        scratch.clear();
+        scratch.extend(row.into_datums());
+        let width = scratch.len();
+        if let Some(through) = through.as_mut() {
+            through.start(scratch);
+        }
+        let mut emit = |scratch: &[Datum], position: Option<usize>| {
+            let kept = match through.as_mut() {
+                Some(through) => through.apply_into(scratch, position, result),
+                None => {
+                    result.clear();
+                    scratch.iter().for_each(|datum| result.push(datum.clone()));
+                    Ok(true)
+                }
+            };
+            match kept {
+                Ok(true) => each(Ok(result)),
+                Ok(false) => {}
+                Err(error) => each(Err(error.into())),
+            }
+        };
+        // Rows computed for this input row are moved in; reused ones are cloned.
+        match produced {
+            Cow::Borrowed(rows) => rows.iter().enumerate().for_each(|(position, extra)| {
+                scratch.truncate(width);
+                scratch.extend(extra.iter().cloned());
+                emit(scratch, Some(position));
+            }),
+            Cow::Owned(rows) => rows.into_iter().for_each(|extra| {
+                scratch.truncate(width);
+                scratch.extend(extra.into_datums());
+                emit(scratch, None);
+            }),
+        }
+    }
+}
+
+/// The rows one input row stands for, as an aggregation reads them.
+pub(super) enum Expansion {
+    /// The row itself.
+    Plain,
+    FlatMap(Box<FlatMap>),
+}
+
+impl Expansion {
+    /// Calls `each` with every row `row` stands for, or an error (see `FlatMap::expand`).
+    pub(super) fn expand(&mut self, mut row: Row, each: &mut impl FnMut(Result<&mut Row, DataflowError>)) {
+        match self {
+            Expansion::Plain => each(Ok(&mut row)),
+            Expansion::FlatMap(flat_map) => flat_map.expand(row, each),
+        }
+    }
+}
+
+/// Takes a handed-over row, leaving behind an empty one with room for as many datums.
+pub(super) fn take_row(row: &mut Row) -> Row {
+    let width = row.len();
+    std::mem::replace(row, Row::with_capacity(width))
 }
 
 #[cfg(test)]
@@ -168,17 +219,34 @@ mod tests {
         values.iter().map(|v| Datum::Int64(*v)).collect()
     }
 
-    fn series(start: ScalarExpr, stop: ScalarExpr) -> TableCall {
-        TableCall::new(&TableFunc::GenerateSeriesInt(ScalarType::Int64), &[start, stop])
+    fn series_through(
+        start: ScalarExpr,
+        stop: ScalarExpr,
+        input_arity: usize,
+        pipeline: Option<RowPipeline>,
+    ) -> FlatMap {
+        FlatMap::new(&TableFunc::GenerateSeriesInt(ScalarType::Int64), &[start, stop], input_arity, pipeline)
+    }
+
+    fn series(start: ScalarExpr, stop: ScalarExpr) -> FlatMap {
+        series_through(start, stop, 1, None)
     }
 
     fn int(v: i64) -> ScalarExpr {
         ScalarExpr::Literal(Datum::Int64(v), ScalarType::Int64)
     }
 
-    fn produced(call: &mut TableCall, input: &[i64]) -> Vec<Result<Row, DataflowError>> {
+    /// Every result for `input`, each taken out of the row it is handed over in.
+    fn produced(flat_map: &mut FlatMap, input: &[i64]) -> Vec<Result<Row, DataflowError>> {
         let mut out = Vec::new();
-        flat_map_through(call, None, ints(input), &mut Vec::new(), &mut |result| out.push(result));
+        flat_map.expand(ints(input), &mut |result| out.push(result.map(take_row)));
+        out
+    }
+
+    /// Every result for `input`, each cloned from the row it is handed over in, which stays.
+    fn borrowed(flat_map: &mut FlatMap, input: &[i64]) -> Vec<Result<Row, DataflowError>> {
+        let mut out = Vec::new();
+        flat_map.expand(ints(input), &mut |result| out.push(result.map(|row| row.clone())));
         out
     }
 
@@ -191,12 +259,12 @@ mod tests {
             assert_eq!(produced(&mut constant, &input), expected);
             assert_eq!(produced(&mut per_row, &input), expected);
         }
-        assert!(matches!(constant.reuse, Reuse::Rows(ref rows) if rows.len() == 3));
-        assert!(matches!(per_row.reuse, Reuse::PerRow));
+        assert!(matches!(constant.call.reuse, Reuse::Rows(ref rows) if rows.len() == 3));
+        assert!(matches!(per_row.call.reuse, Reuse::PerRow));
         // Too many rows to keep: evaluated per row instead.
         let mut large = series(int(1), int(MAX_REUSED_ROWS as i64 + 1));
         assert_eq!(produced(&mut large, &[1]).len(), MAX_REUSED_ROWS + 1);
-        assert!(matches!(large.reuse, Reuse::PerRow));
+        assert!(matches!(large.call.reuse, Reuse::PerRow));
     }
 
     #[test]
@@ -209,18 +277,19 @@ mod tests {
         }
     }
 
-    /// Every input row through `call` and `pipeline`, plain and hoisted.
-    fn both_ways(call: impl Fn() -> TableCall, pipeline: &RowPipeline, inputs: &[Vec<i64>]) {
-        let (mut plain_call, mut hoisted_call) = (call(), call());
-        let mut plain = Through { plain: pipeline.clone(), hoisted: None, inner: Vec::new() };
-        let mut hoisted = Through::new(pipeline.clone(), inputs[0].len(), &hoisted_call);
-        assert!(hoisted.hoisted.is_some());
+    /// Every input row through `make`'s call and `pipeline`, plain and hoisted, and hoisted with
+    /// the result rows reused.
+    fn both_ways(make: impl Fn(Option<RowPipeline>) -> FlatMap, pipeline: &RowPipeline, inputs: &[Vec<i64>]) {
+        let mut plain = make(None);
+        plain.through =
+            Some(Through { plain: pipeline.clone(), hoisted: None, outer: Some(Vec::new()), inner: Vec::new() });
+        let mut hoisted = make(Some(pipeline.clone()));
+        assert!(hoisted.through.as_ref().is_some_and(|through| through.hoisted.is_some()));
+        let mut reused = make(Some(pipeline.clone()));
         for input in inputs {
-            let (mut expected, mut got) = (Vec::new(), Vec::new());
-            let mut scratch = Vec::new();
-            flat_map_through(&mut plain_call, Some(&mut plain), ints(input), &mut scratch, &mut |r| expected.push(r));
-            flat_map_through(&mut hoisted_call, Some(&mut hoisted), ints(input), &mut scratch, &mut |r| got.push(r));
-            assert_eq!(got, expected, "input {input:?}");
+            let expected = produced(&mut plain, input);
+            assert_eq!(produced(&mut hoisted, input), expected, "input {input:?}");
+            assert_eq!(borrowed(&mut reused, input), expected, "input {input:?}");
         }
     }
 
@@ -235,10 +304,11 @@ mod tests {
         let pipeline = pipeline.compile(3);
         let inputs = [vec![1, 123], vec![2, 129], vec![3, i64::MIN]];
         // Constant arguments: both parts hoist; the last input underflows in its outer value.
-        both_ways(|| series(int(0), int(4)), &pipeline, &inputs);
+        both_ways(|pipeline| series_through(int(0), int(4), 2, pipeline), &pipeline, &inputs);
         // Arguments from the row: the outer part alone hoists.
-        both_ways(|| series(int(0), ScalarExpr::Column(0)), &pipeline, &inputs);
+        both_ways(|pipeline| series_through(int(0), ScalarExpr::Column(0), 2, pipeline), &pipeline, &inputs);
         // A produced row whose own value fails: k * 10 overflows for the last one only.
-        both_ways(|| series(int(i64::MAX / 10 - 1), int(i64::MAX / 10 + 1)), &pipeline, &inputs);
+        let (start, stop) = (int(i64::MAX / 10 - 1), int(i64::MAX / 10 + 1));
+        both_ways(|pipeline| series_through(start.clone(), stop.clone(), 2, pipeline), &pipeline, &inputs);
     }
 }

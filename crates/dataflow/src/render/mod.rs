@@ -26,7 +26,7 @@ use std::collections::{BTreeMap, HashMap};
 use differential_dataflow::operators::arrange::TraceAgent;
 use differential_dataflow::trace::implementations::KeySpine;
 use differential_dataflow::{AsCollection, VecCollection};
-use freshet_expr::{AggregateExpr, MapFilterProject, RelationExpr, RowPipeline, ScalarExpr};
+use freshet_expr::{AggregateExpr, MapFilterProject, RelationExpr, RowPipeline, ScalarExpr, TableFunc};
 use freshet_repr::{DataflowError, Datum, Diff, EvalError, GlobalId, Row, Timestamp};
 use timely::dataflow::operators::vec::{Map as _, ToStream as _};
 use timely::dataflow::Scope;
@@ -93,16 +93,7 @@ impl<'s> RenderContext<'s> {
             RelationExpr::Map { .. } | RelationExpr::Filter { .. } | RelationExpr::Project { .. } => {
                 self.render_pipeline(expr)
             }
-            RelationExpr::FlatMap { input, func, exprs } => {
-                let mut call = flat_map::TableCall::new(func, exprs);
-                let input = self.render(input);
-                let mut scratch = Vec::new();
-                let (ok, err) = split(input.ok, "FlatMap", move |row, time, diff, out| {
-                    let mut emit = |result| out.result(result, time, diff);
-                    flat_map::flat_map_through(&mut call, None, row, &mut scratch, &mut emit)
-                });
-                Rendered { ok, err: input.err.concat(err) }
-            }
+            RelationExpr::FlatMap { input, func, exprs } => self.render_flat_map(input, func, exprs, None),
             RelationExpr::Join { .. } => self.render_join(expr, None),
             RelationExpr::Reduce { input, group_key, aggregates } => self.render_reduce(input, group_key, aggregates),
             RelationExpr::TopK { input, group_key, order_by, limit, offset } => {
@@ -149,16 +140,7 @@ impl<'s> RenderContext<'s> {
         }
         if let RelationExpr::FlatMap { input: inner, func, exprs } = input {
             if !pipeline.is_identity() {
-                let call_input_arity = inner.arity();
-                let inner = self.render(inner);
-                let mut call = flat_map::TableCall::new(func, exprs);
-                let mut through = flat_map::Through::new(pipeline, call_input_arity, &call);
-                let mut scratch = Vec::new();
-                let (ok, err) = split(inner.ok, "FlatMap", move |row, time, diff, out| {
-                    let mut emit = |result| out.result(result, time, diff);
-                    flat_map::flat_map_through(&mut call, Some(&mut through), row, &mut scratch, &mut emit)
-                });
-                return Rendered { ok, err: inner.err.concat(err) };
+                return self.render_flat_map(inner, func, exprs, Some(pipeline));
             }
         }
         let input = self.render(input);
@@ -167,6 +149,36 @@ impl<'s> RenderContext<'s> {
         }
         let (ok, err) = pipeline::over_collection(input.ok, pipeline);
         Rendered { ok, err: input.err.concat(err) }
+    }
+
+    /// Renders `func` of `exprs` over `input`, its rows passed through `then` when given.
+    fn render_flat_map(
+        &self,
+        input: &RelationExpr,
+        func: &TableFunc,
+        exprs: &[ScalarExpr],
+        then: Option<RowPipeline>,
+    ) -> Rendered<'s> {
+        let mut flat_map = flat_map::FlatMap::new(func, exprs, input.arity(), then);
+        let input = self.render(input);
+        let (ok, err) = split(input.ok, "FlatMap", move |row, time, diff, out| {
+            flat_map.expand(row, &mut |result| out.result(result.map(flat_map::take_row), time, diff))
+        });
+        Rendered { ok, err: input.err.concat(err) }
+    }
+
+    /// Renders `expr` as an aggregation reads it: when it is a flat map with maps, filters and
+    /// projections above, the flat map's input and what each of its rows stands for, so that the
+    /// aggregation consumes the produced rows as they are made; otherwise `expr` itself.
+    fn render_expansion(&self, expr: &RelationExpr) -> (Rendered<'s>, flat_map::Expansion) {
+        let (input, mfp) = MapFilterProject::peel(expr);
+        if let RelationExpr::FlatMap { input: inner, func, exprs } = input {
+            let pipeline = mfp.compile(input.arity());
+            let pipeline = (!pipeline.is_identity()).then_some(pipeline);
+            let flat_map = flat_map::FlatMap::new(func, exprs, inner.arity(), pipeline);
+            return (self.render(inner), flat_map::Expansion::FlatMap(Box::new(flat_map)));
+        }
+        (self.render(expr), flat_map::Expansion::Plain)
     }
 
     /// Renders the join `expr`, its rows passed through `then` when given.
@@ -198,12 +210,15 @@ impl<'s> RenderContext<'s> {
         let scalars: Vec<ScalarExpr> =
             group_key.iter().cloned().chain(aggregates.iter().map(|agg| agg.expr.clone())).collect();
         let width = scalars.len();
-        let keyed = self.render(&input.clone().map(scalars).project((arity..arity + width).collect()));
+        let keyed = input.clone().map(scalars).project((arity..arity + width).collect());
         let key_arity = group_key.len();
         match accumulate::accumulable(aggregates, &input.typ().columns) {
-            Some(kinds) => accumulate::render_accumulable(keyed, key_arity, kinds),
+            Some(kinds) => {
+                let (rows, expansion) = self.render_expansion(&keyed);
+                accumulate::render_accumulable(rows, expansion, key_arity, kinds)
+            }
             None => reduce::render_reduce(
-                keyed,
+                self.render(&keyed),
                 key_arity,
                 aggregates.iter().map(|a| (a.func.clone(), a.distinct)).collect(),
             ),

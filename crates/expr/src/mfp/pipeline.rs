@@ -91,11 +91,19 @@ impl RowPipeline {
 
     /// The row after every step, `None` if a filter dropped it.
     pub fn apply(&self, input: &[Datum]) -> Result<Option<Row>, EvalError> {
-        self.apply_with(input, Hoisted::NONE)
+        let mut out = Row::with_capacity(self.outputs.len());
+        Ok(self.apply_into(input, &mut out)?.then_some(out))
     }
 
-    /// `apply`, with the values of hoisted subexpressions that the steps read (see `hoist`).
-    fn apply_with(&self, input: &[Datum], hoisted: Hoisted<'_>) -> Result<Option<Row>, EvalError> {
+    /// `apply` into `out` (cleared first), so that a caller keeping only some results reuses one
+    /// row: whether a filter kept the row. On an error or a dropped row, `out` holds no result.
+    pub fn apply_into(&self, input: &[Datum], out: &mut Row) -> Result<bool, EvalError> {
+        self.apply_with(input, Hoisted::NONE, out)
+    }
+
+    /// `apply_into`, with the values of hoisted subexpressions that the steps read (see `hoist`).
+    fn apply_with(&self, input: &[Datum], hoisted: Hoisted<'_>, out: &mut Row) -> Result<bool, EvalError> {
+        out.clear();
         if input.len() != self.input_arity {
             return Err(EvalError::Internal(format!(
                 "row of {} columns where the plan expects {}",
@@ -114,7 +122,7 @@ impl RowPipeline {
                 }
                 SlotOp::Filter(expr) => {
                     if !expr.eval_in(&slots)?.is_true() {
-                        return Ok(None);
+                        return Ok(false);
                     }
                 }
                 SlotOp::JsonMembers { cast, keys } => {
@@ -124,12 +132,14 @@ impl RowPipeline {
             }
         }
         let missing = |slot| EvalError::Internal(format!("projection of missing column {slot}"));
-        let mut out = Row::with_capacity(self.outputs.len());
         for &(slot, read_again) in &self.outputs {
             let datum = match slot.checked_sub(self.input_arity) {
                 None => input[slot].clone(),
                 Some(index) => {
-                    let datum = computed.get_mut(index).ok_or_else(|| missing(slot))?;
+                    let Some(datum) = computed.get_mut(index) else {
+                        out.clear();
+                        return Err(missing(slot));
+                    };
                     if read_again {
                         datum.clone()
                     } else {
@@ -139,7 +149,12 @@ impl RowPipeline {
             };
             out.push(datum);
         }
-        Ok(Some(out))
+        Ok(true)
+    }
+
+    /// How many columns each result has.
+    pub fn output_arity(&self) -> usize {
+        self.outputs.len()
     }
 }
 

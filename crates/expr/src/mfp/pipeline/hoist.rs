@@ -73,29 +73,49 @@ impl HoistedPipeline {
         Some(HoistedPipeline { outer: hoister.outer, inner: hoister.inner, hoisted, plain: pipeline.clone() })
     }
 
-    /// The outer part's hoisted values, from a row that starts with that part; `None` if any fails.
-    pub fn outer_values(&self, row: &[Datum]) -> Option<Vec<Datum>> {
-        self.outer.iter().map(|expr| expr.eval(row).ok()).collect()
+    /// The outer part's hoisted values into `values`, from a row that starts with that part;
+    /// `false` (and `values` empty) if any fails.
+    pub fn outer_values(&self, row: &[Datum], values: &mut Vec<Datum>) -> bool {
+        eval_all(&self.outer, row, values)
     }
 
     /// The inner part's hoisted values, from a whole row; `None` if any fails.
     pub fn inner_values(&self, row: &[Datum]) -> Option<Vec<Datum>> {
-        self.inner.iter().map(|expr| expr.eval(row).ok()).collect()
+        let mut values = Vec::with_capacity(self.inner.len());
+        eval_all(&self.inner, row, &mut values).then_some(values)
     }
 
-    /// The row after every step, given its parts' hoisted values (`None` for a part whose values
-    /// failed: the row then goes through the plain steps).
-    pub fn apply(
+    /// The row after every step into `out` (see `RowPipeline::apply_into`), given its parts'
+    /// hoisted values (`None` for a part whose values failed: the row then goes through the plain
+    /// steps).
+    pub fn apply_into(
         &self,
         row: &[Datum],
         outer: Option<&[Datum]>,
         inner: Option<&[Datum]>,
-    ) -> Result<Option<Row>, EvalError> {
+        out: &mut Row,
+    ) -> Result<bool, EvalError> {
         match (outer, inner) {
-            (Some(outer), Some(inner)) => self.hoisted.apply_with(row, Hoisted { outer, inner }),
-            _ => self.plain.apply(row),
+            (Some(outer), Some(inner)) => self.hoisted.apply_with(row, Hoisted { outer, inner }, out),
+            _ => self.plain.apply_into(row, out),
         }
     }
+}
+
+/// Every expression of `exprs` over `row`, into `values` (cleared first); `false` (and `values`
+/// empty) if any fails.
+fn eval_all(exprs: &[ScalarExpr], row: &[Datum], values: &mut Vec<Datum>) -> bool {
+    values.clear();
+    for expr in exprs {
+        match expr.eval(row) {
+            Ok(value) => values.push(value),
+            Err(_) => {
+                values.clear();
+                return false;
+            }
+        }
+    }
+    true
 }
 
 /// Which part of the row an expression reads.
