@@ -217,36 +217,47 @@ async fn reduce_counts_and_groups_disappear() {
 }
 
 /// Counts over a flat map (windows, as in Nexmark q5) are summed where the windows are made and
-/// held per time until the time completes: each time reads its own sums, retractions remove
+/// held per time until the time completes; input rows that the windows read alike (here `a / 2`
+/// and `10 / b`, not `c`) are expanded once. Each time reads its own sums, retractions remove
 /// groups, and a window that fails to evaluate is an error until its row is retracted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn counts_over_a_flat_map_per_time() {
     let cluster = start(2);
-    table(&cluster, 1, 2);
-    // SELECT a + k, count(*), count(10 / b) FROM t, generate_series(0, 1) AS k WHERE a <> 3 GROUP BY a + k
+    table(&cluster, 1, 3);
+    // SELECT a / 2 + k, count(*), count(10 / b) FROM t, generate_series(0, 1) AS k WHERE a <> 3
+    // GROUP BY a / 2 + k
     let windows = RelationExpr::FlatMap {
-        input: Box::new(get(1, 2)),
+        input: Box::new(get(1, 3)),
         func: TableFunc::GenerateSeriesInt(ScalarType::Int64),
         exprs: vec![lit(0), lit(1)],
     };
     let count = |expr| AggregateExpr { func: AggregateFunc::Count, expr, distinct: false };
     let view = RelationExpr::Reduce {
         input: Box::new(windows.filter(vec![eq(col(0), lit(3)).call_unary(UnaryFunc::Not)])),
-        group_key: vec![col(0).call_binary(col(2), BinaryFunc::Add)],
+        group_key: vec![col(0).call_binary(lit(2), BinaryFunc::Div).call_binary(col(3), BinaryFunc::Add)],
         aggregates: vec![count(ScalarExpr::literal_true()), count(lit(10).call_binary(col(1), BinaryFunc::Div))],
     };
     cluster.create_view(GlobalId(2), &view, 0);
     // Two times before either completes, so that both are held at once.
-    cluster.update_table(GlobalId(1), vec![(ints(&[1, 5]), 1), (ints(&[2, 10]), 2), (ints(&[3, 0]), 1)], 1);
-    cluster.update_table(GlobalId(1), vec![(ints(&[1, 5]), -1), (ints(&[4, 0]), 1)], 2);
+    let at_1 = vec![
+        (ints(&[1, 5, 100]), 1),
+        (ints(&[1, 5, 200]), 1),
+        (ints(&[0, 5, 7]), 1),
+        (ints(&[2, 10, 0]), 2),
+        (ints(&[3, 0, 0]), 1),
+    ];
+    cluster.update_table(GlobalId(1), at_1, 1);
+    let at_2 = vec![(ints(&[1, 5, 100]), -1), (ints(&[4, 0, 0]), 1), (ints(&[6, 5, 1]), 1), (ints(&[6, 5, 1]), -1)];
+    cluster.update_table(GlobalId(1), at_2, 2);
     cluster.advance_tables(3);
-    let at_1 = vec![(ints(&[1, 1, 1]), 1), (ints(&[2, 3, 3]), 1), (ints(&[3, 2, 2]), 1)];
-    assert_eq!(peek(&cluster, 2, 1).await.unwrap(), at_1);
+    let expected = vec![(ints(&[0, 3, 3]), 1), (ints(&[1, 5, 5]), 1), (ints(&[2, 2, 2]), 1)];
+    assert_eq!(peek(&cluster, 2, 1).await.unwrap(), expected);
     let error = peek(&cluster, 2, 2).await.unwrap_err();
     assert_eq!(error, DataflowError::Eval(EvalError::DivisionByZero));
-    cluster.update_table(GlobalId(1), vec![(ints(&[4, 0]), -1)], 3);
+    cluster.update_table(GlobalId(1), vec![(ints(&[4, 0, 0]), -1)], 3);
     cluster.advance_tables(4);
-    assert_eq!(peek(&cluster, 2, 3).await.unwrap(), vec![(ints(&[2, 2, 2]), 1), (ints(&[3, 2, 2]), 1)]);
+    let expected = vec![(ints(&[0, 2, 2]), 1), (ints(&[1, 4, 4]), 1), (ints(&[2, 2, 2]), 1)];
+    assert_eq!(peek(&cluster, 2, 3).await.unwrap(), expected);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -124,6 +124,9 @@ pub(super) struct FlatMap {
     through: Option<Through>,
     scratch: Vec<Datum>,
     result: Row,
+    /// The input columns a signature copies (see `signature`); `None` when the call's rows depend
+    /// on the input row.
+    signature_columns: Option<Vec<usize>>,
 }
 
 impl FlatMap {
@@ -136,14 +139,40 @@ impl FlatMap {
     ) -> Self {
         let call = TableCall::new(func, exprs);
         let through = pipeline.map(|pipeline| Through::new(pipeline, input_arity, &call));
-        FlatMap { call, through, scratch: Vec::new(), result: Row::default() }
+        let signature_columns = call.is_constant().then(|| match &through {
+            None => (0..input_arity).collect(),
+            Some(Through { hoisted: Some(hoisted), .. }) => hoisted.direct_outer_columns(),
+            Some(Through { plain, .. }) => plain.input_columns().into_iter().filter(|c| *c < input_arity).collect(),
+        });
+        FlatMap { call, through, scratch: Vec::new(), result: Row::default(), signature_columns }
+    }
+
+    /// What of `row` its results depend on, into `signature` (cleared first): the input columns
+    /// the pipeline reads directly, then the values hoisted out of it. Rows with equal signatures
+    /// have the same results, so an aggregation may expand one of them with their multiplicities
+    /// summed. `false` when there is none: the call's rows depend on the input row, or a hoisted
+    /// value fails (the row then goes the plain way, which reads every column).
+    pub(super) fn signature(&mut self, row: &Row, signature: &mut Row) -> bool {
+        let Some(columns) = &self.signature_columns else { return false };
+        signature.clear();
+        for column in columns {
+            let Some(datum) = row.get(*column) else { return false };
+            signature.push(datum.clone());
+        }
+        let Some(through) = self.through.as_mut().filter(|through| through.hoisted.is_some()) else {
+            return true;
+        };
+        through.start(row.datums());
+        let Some(values) = &through.outer else { return false };
+        values.iter().for_each(|value| signature.push(value.clone()));
+        true
     }
 
     /// Calls `each` with every result for `row`: the input's datums followed by each produced
     /// row's, through the pipeline when there is one; or with the error of the call or of one
     /// result. `each` may take the row it is handed (leaving any row behind).
     pub(super) fn expand(&mut self, row: Row, each: &mut impl FnMut(Result<&mut Row, DataflowError>)) {
-        let FlatMap { call, through, scratch, result } = self;
+        let FlatMap { call, through, scratch, result, .. } = self;
         let produced = match call.produce(&row) {
             Ok(produced) => produced,
             Err(error) => return each(Err(error.into())),
@@ -193,6 +222,14 @@ pub(super) enum Expansion {
 }
 
 impl Expansion {
+    /// `FlatMap::signature`; plain rows have none.
+    pub(super) fn signature(&mut self, row: &Row, signature: &mut Row) -> bool {
+        match self {
+            Expansion::Plain => false,
+            Expansion::FlatMap(flat_map) => flat_map.signature(row, signature),
+        }
+    }
+
     /// Calls `each` with every row `row` stands for, or an error (see `FlatMap::expand`).
     pub(super) fn expand(&mut self, mut row: Row, each: &mut impl FnMut(Result<&mut Row, DataflowError>)) {
         match self {

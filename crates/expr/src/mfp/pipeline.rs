@@ -156,6 +156,35 @@ impl RowPipeline {
     pub fn output_arity(&self) -> usize {
         self.outputs.len()
     }
+
+    /// The input columns that the steps or the output read, ascending: rows that agree on them
+    /// have the same result.
+    pub fn input_columns(&self) -> Vec<usize> {
+        self.reads_below(self.input_arity)
+    }
+
+    /// The slots below `width` that the steps or the output read directly, ascending.
+    fn reads_below(&self, width: usize) -> Vec<usize> {
+        let mut read = vec![false; width];
+        let mut note = |expr: &ScalarExpr| {
+            expr.visit(&mut |e| {
+                if let ScalarExpr::Column(slot) = e {
+                    if let Some(read) = read.get_mut(*slot) {
+                        *read = true;
+                    }
+                }
+            })
+        };
+        for op in &self.ops {
+            match op {
+                SlotOp::Map(expr) | SlotOp::Filter(expr) | SlotOp::JsonMembers { cast: expr, .. } => note(expr),
+            }
+        }
+        for (slot, _) in &self.outputs {
+            note(&ScalarExpr::Column(*slot));
+        }
+        (0..width).filter(|slot| read[*slot]).collect()
+    }
 }
 
 /// `cast` evaluated as a document of only `keys`; whatever the partial parse does not take (not

@@ -52,6 +52,7 @@ pub struct HoistedPipeline {
     hoisted: RowPipeline,
     /// The steps as they were, for parts whose hoisted values failed.
     plain: RowPipeline,
+    outer_width: usize,
 }
 
 impl HoistedPipeline {
@@ -70,7 +71,20 @@ impl HoistedPipeline {
         if hoister.outer.is_empty() && hoister.inner.is_empty() {
             return None;
         }
-        Some(HoistedPipeline { outer: hoister.outer, inner: hoister.inner, hoisted, plain: pipeline.clone() })
+        Some(HoistedPipeline {
+            outer: hoister.outer,
+            inner: hoister.inner,
+            hoisted,
+            plain: pipeline.clone(),
+            outer_width,
+        })
+    }
+
+    /// The outer part's columns that the steps read other than through hoisted values, ascending.
+    /// Two outer parts that agree on these and on their hoisted values have the same results with
+    /// any inner part, whichever way (hoisted or plain) each row goes.
+    pub fn direct_outer_columns(&self) -> Vec<usize> {
+        self.hoisted.reads_below(self.outer_width)
     }
 
     /// The outer part's hoisted values into `values`, from a row that starts with that part;

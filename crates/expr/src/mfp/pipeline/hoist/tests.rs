@@ -49,6 +49,9 @@ fn hopping_window_arithmetic_is_split_by_part_and_agrees_with_the_plain_steps() 
     let plain = pipeline(vec![RowStep::Map(vec![start]), RowStep::Project(vec![0, 3])], 3);
     let hoisted = HoistedPipeline::new(&plain, 2, true).expect("both parts hoist");
     assert_eq!((hoisted.outer.as_slice(), hoisted.inner.as_slice()), ([last].as_slice(), [shift.clone()].as_slice()));
+    // date_time is read only through its hoisted window; the plain steps read every column.
+    assert_eq!(hoisted.direct_outer_columns(), [0]);
+    assert_eq!(plain.input_columns(), [0, 1, 2]);
     let rows: Vec<Vec<Datum>> = (0..5).map(|k| vec![Datum::Int64(7), Datum::Int64(123_456), Datum::Int32(k)]).collect();
     assert_same(&plain, &hoisted, 2, &rows);
     // Without inner hoisting only the outer part is taken out.
