@@ -40,6 +40,7 @@ impl Row {
     }
 
     /// An empty row with room for `capacity` datums, to `push` into.
+    #[inline]
     pub fn with_capacity(capacity: usize) -> Self {
         Row::new(ThinVec::with_capacity(capacity))
     }
@@ -89,18 +90,21 @@ impl Row {
         self.datums
     }
 
+    #[inline]
     pub fn push(&mut self, datum: Datum) {
         self.datums.push(datum);
         *self.prefix.get_mut() = UNSET;
     }
 
     /// Keeps the first `len` datums (all when `len` is past the end), and the room of the rest.
+    #[inline]
     pub fn truncate(&mut self, len: usize) {
         self.datums.truncate(len);
         *self.prefix.get_mut() = UNSET;
     }
 
     /// Removes every datum, keeping the room: a row reused as a buffer.
+    #[inline]
     pub fn clear(&mut self) {
         self.truncate(0);
     }

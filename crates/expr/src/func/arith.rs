@@ -45,12 +45,50 @@ fn check_f32(v: f32, a: f32, b: f32) -> Result<Datum, EvalError> {
     Ok(Datum::float32(v))
 }
 
+/// The arithmetic operators of integers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum IntOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Mod,
+}
+
+impl IntOp {
+    pub(crate) fn of(func: &BinaryFunc) -> Option<IntOp> {
+        Some(match func {
+            BinaryFunc::Add => IntOp::Add,
+            BinaryFunc::Sub => IntOp::Sub,
+            BinaryFunc::Mul => IntOp::Mul,
+            BinaryFunc::Div => IntOp::Div,
+            BinaryFunc::Mod => IntOp::Mod,
+            _ => return None,
+        })
+    }
+}
+
+/// `x op y` on bigints: the one definition of bigint arithmetic, shared by the general evaluation
+/// and the pipelines' fast path (`mfp::pipeline::fast`).
+#[inline]
+pub(crate) fn int64(op: IntOp, x: i64, y: i64) -> Result<i64, EvalError> {
+    match op {
+        IntOp::Add => x.checked_add(y).ok_or_else(i64_err),
+        IntOp::Sub => x.checked_sub(y).ok_or_else(i64_err),
+        IntOp::Mul => x.checked_mul(y).ok_or_else(i64_err),
+        IntOp::Div | IntOp::Mod if y == 0 => Err(EvalError::DivisionByZero),
+        IntOp::Div => x.checked_div(y).ok_or_else(i64_err),
+        // i64::MIN % -1 overflows in Rust but is 0 in SQL.
+        IntOp::Mod => Ok(x.wrapping_rem(y)),
+    }
+}
+
 pub(crate) fn add(a: Datum, b: Datum) -> Result<Datum, EvalError> {
     use Datum::*;
     match (a, b) {
         (Int16(x), Int16(y)) => x.checked_add(y).map(Int16).ok_or_else(i16_err),
         (Int32(x), Int32(y)) => x.checked_add(y).map(Int32).ok_or_else(i32_err),
-        (Int64(x), Int64(y)) => x.checked_add(y).map(Int64).ok_or_else(i64_err),
+        (Int64(x), Int64(y)) => int64(IntOp::Add, x, y).map(Int64),
         (Float32(F32(x)), Float32(F32(y))) => check_f32(x + y, x, y),
         (Float64(F64(x)), Float64(F64(y))) => check_f64(x + y, x, y),
         (Numeric(x), Numeric(y)) => Ok(Datum::numeric(x.0 + y.0)),
@@ -68,7 +106,7 @@ pub(crate) fn sub(a: Datum, b: Datum) -> Result<Datum, EvalError> {
     match (a, b) {
         (Int16(x), Int16(y)) => x.checked_sub(y).map(Int16).ok_or_else(i16_err),
         (Int32(x), Int32(y)) => x.checked_sub(y).map(Int32).ok_or_else(i32_err),
-        (Int64(x), Int64(y)) => x.checked_sub(y).map(Int64).ok_or_else(i64_err),
+        (Int64(x), Int64(y)) => int64(IntOp::Sub, x, y).map(Int64),
         (Float32(F32(x)), Float32(F32(y))) => check_f32(x - y, x, y),
         (Float64(F64(x)), Float64(F64(y))) => check_f64(x - y, x, y),
         (Numeric(x), Numeric(y)) => Ok(Datum::numeric(x.0 - y.0)),
@@ -88,7 +126,7 @@ pub(crate) fn mul(a: Datum, b: Datum) -> Result<Datum, EvalError> {
     match (a, b) {
         (Int16(x), Int16(y)) => x.checked_mul(y).map(Int16).ok_or_else(i16_err),
         (Int32(x), Int32(y)) => x.checked_mul(y).map(Int32).ok_or_else(i32_err),
-        (Int64(x), Int64(y)) => x.checked_mul(y).map(Int64).ok_or_else(i64_err),
+        (Int64(x), Int64(y)) => int64(IntOp::Mul, x, y).map(Int64),
         (Float32(F32(x)), Float32(F32(y))) => check_f32(x * y, x, y),
         (Float64(F64(x)), Float64(F64(y))) => check_f64(x * y, x, y),
         (Numeric(x), Numeric(y)) => Ok(Datum::numeric(x.0 * y.0)),
@@ -100,10 +138,10 @@ pub(crate) fn mul(a: Datum, b: Datum) -> Result<Datum, EvalError> {
 pub(crate) fn div(a: Datum, b: Datum) -> Result<Datum, EvalError> {
     use Datum::*;
     match (a, b) {
-        (Int16(_), Int16(0)) | (Int32(_), Int32(0)) | (Int64(_), Int64(0)) => Err(EvalError::DivisionByZero),
+        (Int64(x), Int64(y)) => int64(IntOp::Div, x, y).map(Int64),
+        (Int16(_), Int16(0)) | (Int32(_), Int32(0)) => Err(EvalError::DivisionByZero),
         (Int16(x), Int16(y)) => x.checked_div(y).map(Int16).ok_or_else(i16_err),
         (Int32(x), Int32(y)) => x.checked_div(y).map(Int32).ok_or_else(i32_err),
-        (Int64(x), Int64(y)) => x.checked_div(y).map(Int64).ok_or_else(i64_err),
         (Float32(_), Float32(F32(0.0))) => Err(EvalError::DivisionByZero),
         (Float64(_), Float64(F64(0.0))) => Err(EvalError::DivisionByZero),
         (Float32(F32(x)), Float32(F32(y))) => check_f32(x / y, x, y),
@@ -118,11 +156,11 @@ pub(crate) fn div(a: Datum, b: Datum) -> Result<Datum, EvalError> {
 pub(crate) fn modulo(a: Datum, b: Datum) -> Result<Datum, EvalError> {
     use Datum::*;
     match (a, b) {
-        (Int16(_), Int16(0)) | (Int32(_), Int32(0)) | (Int64(_), Int64(0)) => Err(EvalError::DivisionByZero),
+        (Int64(x), Int64(y)) => int64(IntOp::Mod, x, y).map(Int64),
+        (Int16(_), Int16(0)) | (Int32(_), Int32(0)) => Err(EvalError::DivisionByZero),
         // i32::MIN % -1 overflows in Rust but is 0 in SQL.
         (Int16(x), Int16(y)) => Ok(Int16(x.wrapping_rem(y))),
         (Int32(x), Int32(y)) => Ok(Int32(x.wrapping_rem(y))),
-        (Int64(x), Int64(y)) => Ok(Int64(x.wrapping_rem(y))),
         (Numeric(_), Numeric(y)) if y.0.is_zero() => Err(EvalError::DivisionByZero),
         (Numeric(x), Numeric(y)) => Ok(Datum::numeric(x.0 % y.0)),
         (a, _) => Err(type_mismatch("%", &a)),

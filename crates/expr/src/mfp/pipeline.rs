@@ -11,10 +11,12 @@ use smallvec::SmallVec;
 
 use super::{MapFilterProject, RowStep};
 
+mod fast;
 mod hoist;
 
 use crate::func::{BinaryFunc, UnaryFunc};
 use crate::{Columns, ScalarExpr};
+use fast::{Fast, Stop};
 use hoist::Hoisted;
 pub use hoist::HoistedPipeline;
 
@@ -38,6 +40,8 @@ enum SlotOp {
 pub struct RowPipeline {
     input_arity: usize,
     ops: Vec<SlotOp>,
+    /// Per op: its bigint fast path, if it has one (see `fast`).
+    fast: Vec<Option<Fast>>,
     /// Per output column: its slot, and whether a later output column reads the same slot.
     outputs: Vec<(usize, bool)>,
 }
@@ -73,7 +77,21 @@ impl RowPipeline {
         }
         read_only_json_members(&mut ops, input_arity, &columns);
         let outputs = columns.iter().enumerate().map(|(i, slot)| (*slot, columns[i + 1..].contains(slot))).collect();
-        RowPipeline { input_arity, ops, outputs }
+        let mut pipeline = RowPipeline { input_arity, ops, fast: Vec::new(), outputs };
+        pipeline.specialize();
+        pipeline
+    }
+
+    /// Finds each op's fast path; after any change to the ops.
+    fn specialize(&mut self) {
+        self.fast = self
+            .ops
+            .iter()
+            .map(|op| match op {
+                SlotOp::Map(expr) | SlotOp::Filter(expr) => Fast::compile(expr),
+                SlotOp::JsonMembers { .. } => None,
+            })
+            .collect();
     }
 
     /// How many casts to jsonb parse only the members later steps read.
@@ -113,15 +131,15 @@ impl RowPipeline {
         }
         // On the stack for the usual few maps: this runs once per row, often per produced row.
         let mut computed: SmallVec<[Datum; 4]> = SmallVec::with_capacity(self.ops.len());
-        for op in &self.ops {
+        for (op, fast) in self.ops.iter().zip(&self.fast) {
             let slots = Slots { input, computed: &computed, hoisted };
             match op {
                 SlotOp::Map(expr) => {
-                    let value = expr.eval_in(&slots)?;
+                    let value = eval_step(expr, fast.as_ref(), &slots)?;
                     computed.push(value);
                 }
                 SlotOp::Filter(expr) => {
-                    if !expr.eval_in(&slots)?.is_true() {
+                    if !eval_step(expr, fast.as_ref(), &slots)?.is_true() {
                         return Ok(false);
                     }
                 }
@@ -184,6 +202,16 @@ impl RowPipeline {
             note(&ScalarExpr::Column(*slot));
         }
         (0..width).filter(|slot| read[*slot]).collect()
+    }
+}
+
+/// A map's or filter's expression over `slots`, the fast way when it has one and can take it.
+#[inline]
+fn eval_step<C: Columns + ?Sized>(expr: &ScalarExpr, fast: Option<&Fast>, slots: &C) -> Result<Datum, EvalError> {
+    match fast.map(|fast| fast.eval(slots)) {
+        Some(Ok(datum)) => Ok(datum),
+        Some(Err(Stop::Error(error))) => Err(error),
+        Some(Err(Stop::NotBigint)) | None => expr.eval_in(slots),
     }
 }
 

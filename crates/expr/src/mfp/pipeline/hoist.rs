@@ -13,7 +13,8 @@
 
 use freshet_repr::{Datum, EvalError, Row};
 
-use super::{RowPipeline, SlotOp};
+use super::fast::Fast;
+use super::{eval_step, RowPipeline, SlotOp};
 use crate::ScalarExpr;
 
 /// First slot of the outer part's hoisted values; far above any row's own slots.
@@ -44,8 +45,9 @@ impl<'a> Hoisted<'a> {
 /// rest), with the subexpressions that read only one part taken out to be evaluated per part.
 #[derive(Clone, Debug)]
 pub struct HoistedPipeline {
-    /// Subexpressions over the outer part's columns.
+    /// Subexpressions over the outer part's columns, each with its fast path if it has one.
     outer: Vec<ScalarExpr>,
+    outer_fast: Vec<Option<Fast>>,
     /// Subexpressions over the inner part's columns.
     inner: Vec<ScalarExpr>,
     /// The steps, reading hoisted values in place of those subexpressions.
@@ -71,8 +73,11 @@ impl HoistedPipeline {
         if hoister.outer.is_empty() && hoister.inner.is_empty() {
             return None;
         }
+        hoisted.specialize();
+        let outer_fast = hoister.outer.iter().map(Fast::compile).collect();
         Some(HoistedPipeline {
             outer: hoister.outer,
+            outer_fast,
             inner: hoister.inner,
             hoisted,
             plain: pipeline.clone(),
@@ -90,13 +95,22 @@ impl HoistedPipeline {
     /// The outer part's hoisted values into `values`, from a row that starts with that part;
     /// `false` (and `values` empty) if any fails.
     pub fn outer_values(&self, row: &[Datum], values: &mut Vec<Datum>) -> bool {
-        eval_all(&self.outer, row, values)
+        values.clear();
+        for (expr, fast) in self.outer.iter().zip(&self.outer_fast) {
+            match eval_step(expr, fast.as_ref(), row) {
+                Ok(value) => values.push(value),
+                Err(_) => {
+                    values.clear();
+                    return false;
+                }
+            }
+        }
+        true
     }
 
     /// The inner part's hoisted values, from a whole row; `None` if any fails.
     pub fn inner_values(&self, row: &[Datum]) -> Option<Vec<Datum>> {
-        let mut values = Vec::with_capacity(self.inner.len());
-        eval_all(&self.inner, row, &mut values).then_some(values)
+        self.inner.iter().map(|expr| expr.eval(row).ok()).collect()
     }
 
     /// The row after every step into `out` (see `RowPipeline::apply_into`), given its parts'
@@ -114,22 +128,6 @@ impl HoistedPipeline {
             _ => self.plain.apply_into(row, out),
         }
     }
-}
-
-/// Every expression of `exprs` over `row`, into `values` (cleared first); `false` (and `values`
-/// empty) if any fails.
-fn eval_all(exprs: &[ScalarExpr], row: &[Datum], values: &mut Vec<Datum>) -> bool {
-    values.clear();
-    for expr in exprs {
-        match expr.eval(row) {
-            Ok(value) => values.push(value),
-            Err(_) => {
-                values.clear();
-                return false;
-            }
-        }
-    }
-    true
 }
 
 /// Which part of the row an expression reads.
