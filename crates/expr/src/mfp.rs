@@ -9,7 +9,7 @@ use crate::{RelationExpr, ScalarExpr};
 
 mod pipeline;
 
-pub use pipeline::{HoistedPipeline, RowPipeline};
+pub use pipeline::{HoistedPipeline, Predicates, RowPipeline};
 
 /// One row-at-a-time step, with `RelationExpr`'s meaning.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -102,7 +102,32 @@ fn column_zero_equals(predicate: &ScalarExpr) -> Option<Datum> {
 mod tests {
     use super::*;
     use crate::func::{BinaryFunc, UnaryFunc};
-    use freshet_repr::{ColumnType, RelationType, Row, ScalarType};
+    use freshet_repr::{ColumnType, EvalError, RelationType, Row, ScalarType};
+
+    #[test]
+    fn predicates_keep_only_true_and_report_errors() {
+        let int = |v| ScalarExpr::Literal(Datum::Int64(v), ScalarType::Int64);
+        // BETWEEN as a join residual plans it: two bigint comparisons, on the fast path.
+        let between = [
+            ScalarExpr::Column(0).call_binary(ScalarExpr::Column(1), BinaryFunc::Gte),
+            ScalarExpr::Column(0).call_binary(int(10), BinaryFunc::Lte),
+        ];
+        let between = Predicates::new(&between);
+        assert_eq!(between.hold(&[Datum::Int64(5), Datum::Int64(5)]), Ok(true));
+        assert_eq!(between.hold(&[Datum::Int64(11), Datum::Int64(5)]), Ok(false));
+        assert_eq!(between.hold(&[Datum::Int64(4), Datum::Int64(5)]), Ok(false));
+        // NULL is not true.
+        assert_eq!(between.hold(&[Datum::Null, Datum::Int64(5)]), Ok(false));
+        // Another type goes the general way, with the general way's error.
+        let bad_cast =
+            ScalarExpr::Column(0).call_unary(UnaryFunc::Cast { from: ScalarType::Text, to: ScalarType::Int64 });
+        let cast = Predicates::new(&[bad_cast.call_binary(int(1), BinaryFunc::Eq)]);
+        assert!(matches!(cast.hold(&[Datum::text("x")]), Err(EvalError::InvalidTextRepresentation { .. })));
+        assert_eq!(cast.hold(&[Datum::text("1")]), Ok(true));
+        let first_fails =
+            Predicates::new(&[int(1).call_binary(int(0), BinaryFunc::Div).call_binary(int(1), BinaryFunc::Eq)]);
+        assert_eq!(first_fails.hold(&[]), Err(EvalError::DivisionByZero));
+    }
 
     #[test]
     fn extracts_and_applies_steps_in_plan_order() {

@@ -6,11 +6,11 @@
 //! `unmatched = input - (input semijoin distinct(matched input rows))`.
 
 use differential_dataflow::VecCollection;
-use freshet_expr::{JoinKind, RowPipeline, ScalarExpr};
+use freshet_expr::{JoinKind, Predicates, RowPipeline, ScalarExpr};
 use freshet_repr::{DataflowError, Datum, Diff, Row, Timestamp};
 
 use super::batcher::arrange_by_key;
-use super::{eval_key, fork_collection, holds, partition, ErrCollection, OkCollection, Rendered};
+use super::{eval_key, fork_collection, partition, ErrCollection, OkCollection, Rendered};
 
 /// What to join on and how.
 pub struct JoinSpec {
@@ -38,7 +38,7 @@ pub fn render_join<'s>(
     let (inside, after) = if spec.kind == JoinKind::Inner { (then, None) } else { (None, then) };
     // The residual (and `inside`) run on each match: the joined datums are assembled in a reused
     // buffer, and only the output becomes a row.
-    let residual = spec.residual;
+    let residual = Predicates::new(&spec.residual);
     let mut scratch = Vec::new();
     let (matched, residual_err) = partition(
         arrange_by_key(left_keyed, "ArrangeByKey")
@@ -74,7 +74,7 @@ pub fn render_join<'s>(
 fn matched_row(
     l: &Row,
     r: &Row,
-    residual: &[ScalarExpr],
+    residual: &Predicates,
     then: Option<&RowPipeline>,
     scratch: &mut Vec<Datum>,
 ) -> Option<Result<Row, DataflowError>> {
@@ -84,10 +84,10 @@ fn matched_row(
     scratch.clear();
     scratch.extend(l.iter().cloned());
     scratch.extend(r.iter().cloned());
-    match holds(residual, scratch) {
+    match residual.hold(scratch) {
         Ok(true) => {}
         Ok(false) => return None,
-        Err(error) => return Some(Err(error)),
+        Err(error) => return Some(Err(error.into())),
     }
     match then {
         Some(pipeline) => pipeline.apply(scratch).map_err(DataflowError::from).transpose(),

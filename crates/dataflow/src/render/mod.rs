@@ -27,7 +27,7 @@ use differential_dataflow::operators::arrange::TraceAgent;
 use differential_dataflow::trace::implementations::KeySpine;
 use differential_dataflow::{AsCollection, VecCollection};
 use freshet_expr::{AggregateExpr, MapFilterProject, RelationExpr, RowPipeline, ScalarExpr, TableFunc};
-use freshet_repr::{DataflowError, Datum, Diff, EvalError, GlobalId, Row, Timestamp};
+use freshet_repr::{DataflowError, Diff, EvalError, GlobalId, Row, Timestamp};
 use timely::dataflow::operators::vec::{Map as _, ToStream as _};
 use timely::dataflow::Scope;
 
@@ -292,17 +292,6 @@ pub fn partition<'s>(
     })
 }
 
-/// Whether every predicate is true of `datums` (NULL is not); the first failing predicate is an
-/// error.
-pub fn holds(predicates: &[ScalarExpr], datums: &[Datum]) -> Result<bool, DataflowError> {
-    for predicate in predicates {
-        if !predicate.eval(datums)?.is_true() {
-            return Ok(false);
-        }
-    }
-    Ok(true)
-}
-
 /// Evaluates key expressions; `None` when any key is NULL (SQL equality never matches NULL).
 pub fn eval_key(keys: &[ScalarExpr], row: &Row) -> Result<Option<Row>, DataflowError> {
     let mut datums = Row::with_capacity(keys.len());
@@ -318,27 +307,12 @@ pub fn eval_key(keys: &[ScalarExpr], row: &Row) -> Result<Option<Row>, DataflowE
 
 #[cfg(test)]
 mod tests {
-    use freshet_expr::func::{BinaryFunc, UnaryFunc};
-    use freshet_repr::ScalarType;
+    use freshet_repr::Datum;
 
     use super::*;
 
     fn ints(values: &[i64]) -> Row {
         values.iter().map(|v| Datum::Int64(*v)).collect()
-    }
-
-    #[test]
-    fn filter_keeps_only_true_and_reports_errors() {
-        let is_one =
-            ScalarExpr::Column(0).call_binary(ScalarExpr::Literal(Datum::Int64(1), ScalarType::Int64), BinaryFunc::Eq);
-        assert_eq!(holds(std::slice::from_ref(&is_one), ints(&[1]).datums()), Ok(true));
-        assert_eq!(holds(std::slice::from_ref(&is_one), ints(&[2]).datums()), Ok(false));
-        // NULL is not true.
-        assert_eq!(holds(&[is_one], &[Datum::Null]), Ok(false));
-        let bad_cast =
-            ScalarExpr::Column(0).call_unary(UnaryFunc::Cast { from: ScalarType::Text, to: ScalarType::Int64 });
-        let result = holds(&[bad_cast], &[Datum::text("x")]);
-        assert!(matches!(result, Err(DataflowError::Eval(_))));
     }
 
     #[test]

@@ -205,6 +205,33 @@ impl RowPipeline {
     }
 }
 
+/// Predicates ready to test many rows (a join's residual), each with its bigint fast path.
+#[derive(Clone, Debug)]
+pub struct Predicates {
+    predicates: Vec<(ScalarExpr, Option<Fast>)>,
+}
+
+impl Predicates {
+    pub fn new(predicates: &[ScalarExpr]) -> Predicates {
+        Predicates { predicates: predicates.iter().map(|p| (p.clone(), Fast::compile(p))).collect() }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.predicates.is_empty()
+    }
+
+    /// Whether every predicate is true of `datums` (NULL is not); the first predicate that fails
+    /// to evaluate is the error.
+    pub fn hold(&self, datums: &[Datum]) -> Result<bool, EvalError> {
+        for (predicate, fast) in &self.predicates {
+            if !eval_step(predicate, fast.as_ref(), datums)?.is_true() {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+}
+
 /// A map's or filter's expression over `slots`, the fast way when it has one and can take it.
 #[inline]
 fn eval_step<C: Columns + ?Sized>(expr: &ScalarExpr, fast: Option<&Fast>, slots: &C) -> Result<Datum, EvalError> {
