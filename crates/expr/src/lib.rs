@@ -14,7 +14,7 @@ pub mod scalar;
 pub mod table_func;
 
 pub use agg::{AggregateExpr, AggregateFunc};
-pub use mfp::{HoistedPipeline, MapFilterProject, Predicates, RowPipeline};
+pub use mfp::{HoistedPipeline, MapFilterProject, Predicates, RowPipeline, Scalars};
 pub use optimize::optimize;
 pub use relation::{JoinKind, RelationExpr};
 pub use scalar::{Columns, ScalarExpr, TypedExpr};

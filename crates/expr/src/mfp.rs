@@ -9,7 +9,7 @@ use crate::{RelationExpr, ScalarExpr};
 
 mod pipeline;
 
-pub use pipeline::{HoistedPipeline, Predicates, RowPipeline};
+pub use pipeline::{HoistedPipeline, Predicates, RowPipeline, Scalars};
 
 /// One row-at-a-time step, with `RelationExpr`'s meaning.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -6,7 +6,7 @@
 //! `unmatched = input - (input semijoin distinct(matched input rows))`.
 
 use differential_dataflow::VecCollection;
-use freshet_expr::{JoinKind, Predicates, RowPipeline, ScalarExpr};
+use freshet_expr::{JoinKind, Predicates, RowPipeline, ScalarExpr, Scalars};
 use freshet_repr::{DataflowError, Datum, Diff, Row, Timestamp};
 
 use super::batcher::arrange_by_key;
@@ -97,6 +97,7 @@ fn matched_row(
 
 /// Pairs every row with its evaluated key, leaving out rows with a NULL key.
 fn keyed<'s>(ok: OkCollection<'s>, keys: Vec<ScalarExpr>) -> (Keyed<'s>, ErrCollection<'s>) {
+    let keys = Scalars::new(&keys);
     fork_collection(ok.inner, "JoinKey", move |batch: &mut Vec<(Row, Timestamp, Diff)>, out| {
         for (row, time, diff) in batch.drain(..) {
             match eval_key(&keys, &row) {

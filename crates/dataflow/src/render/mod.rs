@@ -26,7 +26,7 @@ use std::collections::{BTreeMap, HashMap};
 use differential_dataflow::operators::arrange::TraceAgent;
 use differential_dataflow::trace::implementations::KeySpine;
 use differential_dataflow::{AsCollection, VecCollection};
-use freshet_expr::{AggregateExpr, MapFilterProject, RelationExpr, RowPipeline, ScalarExpr, TableFunc};
+use freshet_expr::{AggregateExpr, MapFilterProject, RelationExpr, RowPipeline, ScalarExpr, Scalars, TableFunc};
 use freshet_repr::{DataflowError, Diff, EvalError, GlobalId, Row, Timestamp};
 use timely::dataflow::operators::vec::{Map as _, ToStream as _};
 use timely::dataflow::Scope;
@@ -293,10 +293,10 @@ pub fn partition<'s>(
 }
 
 /// Evaluates key expressions; `None` when any key is NULL (SQL equality never matches NULL).
-pub fn eval_key(keys: &[ScalarExpr], row: &Row) -> Result<Option<Row>, DataflowError> {
+pub fn eval_key(keys: &Scalars, row: &Row) -> Result<Option<Row>, DataflowError> {
     let mut datums = Row::with_capacity(keys.len());
-    for key in keys {
-        let datum = key.eval(row.datums())?;
+    for datum in keys.eval(row.datums()) {
+        let datum = datum?;
         if datum.is_null() {
             return Ok(None);
         }
@@ -317,7 +317,7 @@ mod tests {
 
     #[test]
     fn keys_with_null_never_match() {
-        let keys = [ScalarExpr::Column(0), ScalarExpr::Column(1)];
+        let keys = Scalars::new(&[ScalarExpr::Column(0), ScalarExpr::Column(1)]);
         assert_eq!(eval_key(&keys, &ints(&[1, 2])).unwrap(), Some(ints(&[1, 2])));
         assert_eq!(eval_key(&keys, &Row::new(vec![Datum::Int64(1), Datum::Null])).unwrap(), None);
     }

@@ -205,15 +205,40 @@ impl RowPipeline {
     }
 }
 
+/// Expressions ready to evaluate on many rows (a join's keys), each with its bigint fast path.
+#[derive(Clone, Debug)]
+pub struct Scalars {
+    exprs: Vec<(ScalarExpr, Option<Fast>)>,
+}
+
+impl Scalars {
+    pub fn new(exprs: &[ScalarExpr]) -> Scalars {
+        Scalars { exprs: exprs.iter().map(|e| (e.clone(), Fast::compile(e))).collect() }
+    }
+
+    pub fn len(&self) -> usize {
+        self.exprs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.exprs.is_empty()
+    }
+
+    /// Each expression's value over `datums`, in order.
+    pub fn eval<'a>(&'a self, datums: &'a [Datum]) -> impl Iterator<Item = Result<Datum, EvalError>> + 'a {
+        self.exprs.iter().map(move |(expr, fast)| eval_step(expr, fast.as_ref(), datums))
+    }
+}
+
 /// Predicates ready to test many rows (a join's residual), each with its bigint fast path.
 #[derive(Clone, Debug)]
 pub struct Predicates {
-    predicates: Vec<(ScalarExpr, Option<Fast>)>,
+    predicates: Scalars,
 }
 
 impl Predicates {
     pub fn new(predicates: &[ScalarExpr]) -> Predicates {
-        Predicates { predicates: predicates.iter().map(|p| (p.clone(), Fast::compile(p))).collect() }
+        Predicates { predicates: Scalars::new(predicates) }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -223,8 +248,8 @@ impl Predicates {
     /// Whether every predicate is true of `datums` (NULL is not); the first predicate that fails
     /// to evaluate is the error.
     pub fn hold(&self, datums: &[Datum]) -> Result<bool, EvalError> {
-        for (predicate, fast) in &self.predicates {
-            if !eval_step(predicate, fast.as_ref(), datums)?.is_true() {
+        for value in self.predicates.eval(datums) {
+            if !value?.is_true() {
                 return Ok(false);
             }
         }
