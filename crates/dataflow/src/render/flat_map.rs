@@ -150,20 +150,21 @@ impl FlatMap {
     /// What of `row` its results depend on, into `signature` (cleared first): the input columns
     /// the pipeline reads directly, then the values hoisted out of it. Rows with equal signatures
     /// have the same results, so an aggregation may expand one of them with their multiplicities
-    /// summed. `false` when there is none: the call's rows depend on the input row, or a hoisted
-    /// value fails (the row then goes the plain way, which reads every column).
+    /// summed. `false` when there is none: the call's rows depend on the input row, a hoisted
+    /// value fails (the row then goes the plain way, which reads every column), or a value's
+    /// equality is looser than its behaviour (see `exact`).
     pub(super) fn signature(&mut self, row: &Row, signature: &mut Row) -> bool {
         let Some(columns) = &self.signature_columns else { return false };
         signature.clear();
         for column in columns {
-            let Some(datum) = row.get(*column) else { return false };
+            let Some(datum) = row.get(*column).filter(|datum| exact(datum)) else { return false };
             signature.push(datum.clone());
         }
         let Some(through) = self.through.as_mut().filter(|through| through.hoisted.is_some()) else {
             return true;
         };
         through.start(row.datums());
-        let Some(values) = &through.outer else { return false };
+        let Some(values) = through.outer.as_ref().filter(|values| values.iter().all(exact)) else { return false };
         values.iter().for_each(|value| signature.push(value.clone()));
         true
     }
@@ -212,6 +213,25 @@ impl FlatMap {
             }),
         }
     }
+}
+
+/// Whether two datums of `datum`'s kind that are equal are the same value, so that any expression
+/// gives both the same result. Not so for floats (-0 equals 0), numerics (1.0 equals 1.00),
+/// intervals ('1 mon' equals '30 days') and jsonb (equal documents can be written differently).
+fn exact(datum: &Datum) -> bool {
+    matches!(
+        datum,
+        Datum::Null
+            | Datum::Bool(_)
+            | Datum::Int16(_)
+            | Datum::Int32(_)
+            | Datum::Int64(_)
+            | Datum::Text(_)
+            | Datum::Bytes(_)
+            | Datum::Date(_)
+            | Datum::Timestamp(_)
+            | Datum::TimestampTz(_)
+    )
 }
 
 /// The rows one input row stands for, as an aggregation reads them.
@@ -312,6 +332,21 @@ mod tests {
             let out = produced(&mut call, &input);
             assert!(matches!(out.as_slice(), [Err(DataflowError::Eval(_))]), "{out:?}");
         }
+    }
+
+    #[test]
+    fn only_values_whose_equality_is_identity_sign_a_row() {
+        let mut flat_map = series(int(0), int(1));
+        let mut signature = Row::default();
+        assert!(flat_map.signature(&ints(&[7]), &mut signature));
+        assert_eq!(signature, ints(&[7]));
+        // -0 equals 0, yet `(x * k)::text` tells them apart: such rows are expanded one by one.
+        for loose in [Datum::float64(-0.0), Datum::numeric(bigdecimal::BigDecimal::from(1))] {
+            assert!(!flat_map.signature(&Row::new(vec![loose]), &mut signature));
+        }
+        // A call whose rows depend on the input row has no signatures.
+        let mut per_row = series(int(0), ScalarExpr::Column(0));
+        assert!(!per_row.signature(&ints(&[7]), &mut signature));
     }
 
     /// Every input row through `make`'s call and `pipeline`, plain and hoisted, and hoisted with
