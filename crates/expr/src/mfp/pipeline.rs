@@ -170,11 +170,6 @@ impl RowPipeline {
         Ok(true)
     }
 
-    /// How many columns each result has.
-    pub fn output_arity(&self) -> usize {
-        self.outputs.len()
-    }
-
     /// The input columns that the steps or the output read, ascending: rows that agree on them
     /// have the same result.
     pub fn input_columns(&self) -> Vec<usize> {
@@ -222,6 +217,11 @@ impl Scalars {
 
     pub fn is_empty(&self) -> bool {
         self.exprs.is_empty()
+    }
+
+    /// The expressions, in order.
+    pub fn exprs(&self) -> impl Iterator<Item = &ScalarExpr> {
+        self.exprs.iter().map(|(expr, _)| expr)
     }
 
     /// Each expression's value over `datums`, in order.

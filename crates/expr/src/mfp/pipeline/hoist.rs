@@ -13,8 +13,7 @@
 
 use freshet_repr::{Datum, EvalError, Row};
 
-use super::fast::Fast;
-use super::{eval_step, RowPipeline, SlotOp};
+use super::{RowPipeline, Scalars, SlotOp};
 use crate::ScalarExpr;
 
 /// First slot of the outer part's hoisted values; far above any row's own slots.
@@ -45,11 +44,10 @@ impl<'a> Hoisted<'a> {
 /// rest), with the subexpressions that read only one part taken out to be evaluated per part.
 #[derive(Clone, Debug)]
 pub struct HoistedPipeline {
-    /// Subexpressions over the outer part's columns, each with its fast path if it has one.
-    outer: Vec<ScalarExpr>,
-    outer_fast: Vec<Option<Fast>>,
+    /// Subexpressions over the outer part's columns.
+    outer: Scalars,
     /// Subexpressions over the inner part's columns.
-    inner: Vec<ScalarExpr>,
+    inner: Scalars,
     /// The steps, reading hoisted values in place of those subexpressions.
     hoisted: RowPipeline,
     /// The steps as they were, for parts whose hoisted values failed.
@@ -74,11 +72,9 @@ impl HoistedPipeline {
             return None;
         }
         hoisted.specialize();
-        let outer_fast = hoister.outer.iter().map(Fast::compile).collect();
         Some(HoistedPipeline {
-            outer: hoister.outer,
-            outer_fast,
-            inner: hoister.inner,
+            outer: Scalars::new(&hoister.outer),
+            inner: Scalars::new(&hoister.inner),
             hoisted,
             plain: pipeline.clone(),
             outer_width,
@@ -96,8 +92,8 @@ impl HoistedPipeline {
     /// `false` (and `values` empty) if any fails.
     pub fn outer_values(&self, row: &[Datum], values: &mut Vec<Datum>) -> bool {
         values.clear();
-        for (expr, fast) in self.outer.iter().zip(&self.outer_fast) {
-            match eval_step(expr, fast.as_ref(), row) {
+        for value in self.outer.eval(row) {
+            match value {
                 Ok(value) => values.push(value),
                 Err(_) => {
                     values.clear();
@@ -110,7 +106,7 @@ impl HoistedPipeline {
 
     /// The inner part's hoisted values, from a whole row; `None` if any fails.
     pub fn inner_values(&self, row: &[Datum]) -> Option<Vec<Datum>> {
-        self.inner.iter().map(|expr| expr.eval(row).ok()).collect()
+        self.inner.eval(row).map(Result::ok).collect()
     }
 
     /// The row after every step into `out` (see `RowPipeline::apply_into`), given its parts'
