@@ -288,6 +288,7 @@ async fn top_k_per_group() {
         order_by: order,
         limit: Some(2),
         offset: 1,
+        with_ties: false,
     };
     cluster.create_view(GlobalId(2), &view, 0);
     let updates = vec![

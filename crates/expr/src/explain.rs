@@ -58,10 +58,14 @@ impl RelationExpr {
             RelationExpr::Union { .. } => "Union".to_string(),
             RelationExpr::Negate { .. } => "Negate".to_string(),
             RelationExpr::Threshold { .. } => "Threshold".to_string(),
-            RelationExpr::TopK { group_key, order_by, limit, offset, .. } => {
+            RelationExpr::TopK { group_key, order_by, limit, offset, with_ties, .. } => {
                 let order: Vec<String> =
                     order_by.iter().map(|o| format!("#{}{}", o.column, if o.desc { " desc" } else { "" })).collect();
-                format!("TopK group_key={group_key:?} order_by=[{}] limit={limit:?} offset={offset}", order.join(", "))
+                let ties = if *with_ties { " with_ties" } else { "" };
+                format!(
+                    "TopK group_key={group_key:?} order_by=[{}] limit={limit:?} offset={offset}{ties}",
+                    order.join(", ")
+                )
             }
         };
         let _ = writeln!(out, "{indent}{line}");

@@ -8,7 +8,12 @@
 //!   Maps, filters and projections directly over a stored collection are left as they are: they
 //!   run as one pipeline over the arrangement, and a point read recognises their shape.
 //!
+//! * Joins of a relation to its own per-group maximum or minimum become one ranking
+//!   (`extremum_join`).
+//!
 //! This module must not consult the catalog or the cluster: it rewrites one expression.
+
+mod extremum_join;
 
 use std::collections::BTreeSet;
 
@@ -18,7 +23,12 @@ use crate::{MapFilterProject, RelationExpr, ScalarExpr};
 pub fn optimize(mut expr: RelationExpr) -> RelationExpr {
     fold_constants(&mut expr);
     let arity = expr.arity();
-    prune(&expr, &(0..arity).collect::<Vec<_>>())
+    let mut expr = prune(&expr, &(0..arity).collect::<Vec<_>>());
+    if extremum_join::rank_extremum_joins(&mut expr) {
+        // Pruning again composes the ranking's projection with the ones around it.
+        expr = prune(&expr, &(0..arity).collect::<Vec<_>>());
+    }
+    expr
 }
 
 /// Replaces every column-free scalar subexpression that evaluates by its value.
@@ -177,13 +187,14 @@ fn prune(expr: &RelationExpr, columns: &[usize]) -> RelationExpr {
         // ranked first.
         RelationExpr::Distinct { input } => (prune_all(input).distinct(), all(expr)),
         RelationExpr::Threshold { input } => (prune_all(input).threshold(), all(expr)),
-        RelationExpr::TopK { input, group_key, order_by, limit, offset } => {
+        RelationExpr::TopK { input, group_key, order_by, limit, offset, with_ties } => {
             let rebuilt = RelationExpr::TopK {
                 input: Box::new(prune_all(input)),
                 group_key: group_key.clone(),
                 order_by: order_by.clone(),
                 limit: *limit,
                 offset: *offset,
+                with_ties: *with_ties,
             };
             (rebuilt, all(expr))
         }

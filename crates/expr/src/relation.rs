@@ -54,13 +54,17 @@ pub enum RelationExpr {
     Negate { input: Box<RelationExpr> },
     /// Keeps rows with positive multiplicity.
     Threshold { input: Box<RelationExpr> },
-    /// Per group, the rows ranked `offset..offset+limit` by `order_by` (all if `limit` is None).
+    /// Per group, the rows ranked `offset..offset+limit` by `order_by` (all if `limit` is None);
+    /// `with_ties` also keeps the rows that `order_by` ranks equal to the last one kept (SQL's
+    /// `FETCH FIRST n ROWS WITH TIES`).
     TopK {
         input: Box<RelationExpr>,
         group_key: Vec<usize>,
         order_by: Vec<ColumnOrder>,
         limit: Option<usize>,
         offset: usize,
+        #[serde(default)]
+        with_ties: bool,
     },
 }
 

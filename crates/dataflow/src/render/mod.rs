@@ -96,12 +96,13 @@ impl<'s> RenderContext<'s> {
             RelationExpr::FlatMap { input, func, exprs } => self.render_flat_map(input, func, exprs, None),
             RelationExpr::Join { .. } => self.render_join(expr, None),
             RelationExpr::Reduce { input, group_key, aggregates } => self.render_reduce(input, group_key, aggregates),
-            RelationExpr::TopK { input, group_key, order_by, limit, offset } => {
+            RelationExpr::TopK { input, group_key, order_by, limit, offset, with_ties } => {
                 let spec = reduce::TopKSpec {
                     group_key: group_key.clone(),
                     order_by: order_by.clone(),
                     limit: *limit,
                     offset: *offset,
+                    with_ties: *with_ties,
                 };
                 reduce::render_top_k(self.render(input), spec)
             }

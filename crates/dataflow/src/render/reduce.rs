@@ -79,50 +79,92 @@ pub struct TopKSpec {
     pub order_by: Vec<ColumnOrder>,
     pub limit: Option<usize>,
     pub offset: usize,
+    /// Also keep the rows that rank equal, by `order_by`, to the last one kept.
+    pub with_ties: bool,
 }
 
 /// Per group, the rows ranked `offset..offset+limit` by `order_by`.
 pub fn render_top_k(input: Rendered<'_>, spec: TopKSpec) -> Rendered<'_> {
-    let TopKSpec { group_key, order_by, limit, offset } = spec;
+    let TopKSpec { group_key, order_by, limit, offset, with_ties } = spec;
     let keyed = input.ok.map(move |row| {
         let key: Row = group_key.iter().map(|&i| row.get(i).cloned().unwrap_or(Datum::Null)).collect();
         (key, row)
     });
     let ok = reduce(keyed, "TopK", move |_key: &Row, rows: &[(&Row, Diff)], out: &mut Vec<(Row, Diff)>| {
-        top_k(rows, &order_by, limit, offset, out)
+        if limit == Some(1) && offset == 0 {
+            first_ranked(rows, &order_by, with_ties, out)
+        } else {
+            top_k(rows, &order_by, Ranks { limit, offset, with_ties }, out)
+        }
     })
     .map(|(_key, row)| row);
     Rendered { ok, err: input.err }
 }
 
-fn top_k(
-    rows: &[(&Row, Diff)],
-    order_by: &[ColumnOrder],
+/// Which ranks a `TopK` keeps.
+#[derive(Clone, Copy)]
+struct Ranks {
     limit: Option<usize>,
     offset: usize,
-    out: &mut Vec<(Row, Diff)>,
-) {
+    with_ties: bool,
+}
+
+fn top_k(rows: &[(&Row, Diff)], order_by: &[ColumnOrder], ranks: Ranks, out: &mut Vec<(Row, Diff)>) {
     let mut rows: Vec<(&Row, Diff)> = rows.iter().filter(|(_, diff)| *diff > 0).copied().collect();
     rows.sort_by(|a, b| compare_rows(a.0, b.0, order_by));
-    let mut skip = offset;
-    let mut remaining = limit.unwrap_or(usize::MAX);
+    let mut skip = ranks.offset;
+    let mut remaining = ranks.limit.unwrap_or(usize::MAX);
+    let mut last_kept: Option<&Row> = None;
     for (row, count) in rows {
         if remaining == 0 {
-            break;
+            let tied = last_kept.is_some_and(|last| compare_terms(last, row, order_by) == Ordering::Equal);
+            if !(ranks.with_ties && tied) {
+                break;
+            }
+            out.push((row.clone(), count));
+            continue;
         }
         let count = usize::try_from(count).unwrap_or(0);
         let skipped = skip.min(count);
         skip -= skipped;
-        let taken = (count - skipped).min(remaining);
+        let mut taken = (count - skipped).min(remaining);
         remaining -= taken;
         if taken > 0 {
+            if remaining == 0 && ranks.with_ties {
+                // The row's other copies rank equal to the last one kept.
+                taken = count - skipped;
+            }
             out.push((row.clone(), Diff::try_from(taken).unwrap_or(Diff::MAX)));
+            last_kept = Some(row);
+        }
+    }
+}
+
+/// The first-ranked row of a group (once), or with ties every row ranked first (with all its
+/// copies): one pass instead of sorting the group.
+fn first_ranked(rows: &[(&Row, Diff)], order_by: &[ColumnOrder], with_ties: bool, out: &mut Vec<(Row, Diff)>) {
+    let present = rows.iter().filter(|(_, diff)| *diff > 0);
+    if !with_ties {
+        if let Some((row, _)) = present.min_by(|a, b| compare_rows(a.0, b.0, order_by)) {
+            out.push(((*row).clone(), 1));
+        }
+        return;
+    }
+    let Some((first, _)) = present.clone().min_by(|a, b| compare_terms(a.0, b.0, order_by)) else { return };
+    for (row, count) in present {
+        if compare_terms(first, row, order_by) == Ordering::Equal {
+            out.push(((*row).clone(), *count));
         }
     }
 }
 
 /// Orders rows by the ORDER BY terms, then by the whole row so that ties rank deterministically.
 pub fn compare_rows(a: &Row, b: &Row, order_by: &[ColumnOrder]) -> Ordering {
+    compare_terms(a, b, order_by).then_with(|| a.cmp(b))
+}
+
+/// Orders rows by the ORDER BY terms alone: rows it finds equal are peers.
+fn compare_terms(a: &Row, b: &Row, order_by: &[ColumnOrder]) -> Ordering {
     for order in order_by {
         let (x, y) = (a.get(order.column).unwrap_or(&Datum::Null), b.get(order.column).unwrap_or(&Datum::Null));
         let ordering = match (x.is_null(), y.is_null()) {
@@ -136,7 +178,7 @@ pub fn compare_rows(a: &Row, b: &Row, order_by: &[ColumnOrder]) -> Ordering {
             return ordering;
         }
     }
-    a.cmp(b)
+    Ordering::Equal
 }
 
 fn nulls_ordering(nulls_last: bool) -> Ordering {
@@ -175,13 +217,50 @@ mod tests {
         let input = [(&a, 2), (&b, 3), (&c, 1)];
         let order = [ColumnOrder { column: 0, desc: false, nulls_last: true }];
         let mut out = Vec::new();
-        top_k(&input, &order, Some(3), 1, &mut out);
+        let ranks = |limit, offset| Ranks { limit, offset, with_ties: false };
+        top_k(&input, &order, ranks(Some(3), 1), &mut out);
         assert_eq!(out, vec![(a.clone(), 1), (b.clone(), 2)]);
         out.clear();
-        top_k(&input, &order, Some(0), 0, &mut out);
+        top_k(&input, &order, ranks(Some(0), 0), &mut out);
         assert!(out.is_empty());
         out.clear();
-        top_k(&input, &order, None, 5, &mut out);
+        top_k(&input, &order, ranks(None, 5), &mut out);
         assert_eq!(out, vec![(c, 1)]);
+    }
+
+    #[test]
+    fn ties_keep_every_row_ranked_equal_to_the_last_kept() {
+        // Rows (rank, id): ranked by the first column only.
+        let (a, b, c, d) = (ints(&[1, 9]), ints(&[2, 1]), ints(&[2, 2]), ints(&[3, 0]));
+        let input = [(&d, 1), (&c, 2), (&b, 1), (&a, 1)];
+        let order = [ColumnOrder { column: 0, desc: false, nulls_last: true }];
+        let mut out = Vec::new();
+        top_k(&input, &order, Ranks { limit: Some(2), offset: 0, with_ties: true }, &mut out);
+        assert_eq!(out, vec![(a.clone(), 1), (b.clone(), 1), (c.clone(), 2)]);
+        out.clear();
+        top_k(&input, &order, Ranks { limit: Some(1), offset: 1, with_ties: true }, &mut out);
+        assert_eq!(out, vec![(b.clone(), 1), (c.clone(), 2)]);
+        out.clear();
+        // A row's own copies are its peers.
+        top_k(&[(&c, 3), (&d, 1)], &order, Ranks { limit: Some(1), offset: 0, with_ties: true }, &mut out);
+        assert_eq!(out, vec![(c.clone(), 3)]);
+    }
+
+    #[test]
+    fn the_first_ranked_row_is_found_without_sorting() {
+        let (a, b, c) = (ints(&[5, 2]), ints(&[5, 1]), ints(&[4, 0]));
+        let gone = ints(&[9, 9]);
+        let input = [(&a, 2), (&gone, -1), (&c, 1), (&b, 1)];
+        let desc = [ColumnOrder { column: 0, desc: true, nulls_last: true }];
+        let mut out = Vec::new();
+        first_ranked(&input, &desc, true, &mut out);
+        assert_eq!(out, vec![(a.clone(), 2), (b.clone(), 1)]);
+        out.clear();
+        // Without ties, the whole row breaks the tie, as the sorting path does.
+        first_ranked(&input, &desc, false, &mut out);
+        assert_eq!(out, vec![(b.clone(), 1)]);
+        let mut sorted = Vec::new();
+        top_k(&input, &desc, Ranks { limit: Some(1), offset: 0, with_ties: false }, &mut sorted);
+        assert_eq!(sorted, out);
     }
 }

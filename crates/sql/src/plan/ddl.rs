@@ -129,6 +129,7 @@ pub(crate) fn apply_finishing(expr: RelationExpr, finishing: &RowSetFinishing) -
             order_by: finishing.order_by.clone(),
             limit: finishing.limit,
             offset: finishing.offset,
+            with_ties: false,
         }
     } else {
         expr

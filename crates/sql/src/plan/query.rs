@@ -96,6 +96,7 @@ impl PlannedQuery {
                 order_by: self.order_by,
                 limit: self.limit,
                 offset: self.offset,
+                with_ties: false,
             };
         }
         if expr.arity() != arity {

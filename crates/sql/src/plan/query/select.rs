@@ -121,6 +121,7 @@ pub(crate) fn plan_select(
                 order_by: order.clone(),
                 limit: Some(1),
                 offset: 0,
+                with_ties: false,
             };
         }
     }

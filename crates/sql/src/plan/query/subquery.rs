@@ -119,6 +119,7 @@ pub(crate) fn plan_with_correlation(
             order_by: planned.order_by,
             limit: planned.limit,
             offset: planned.offset,
+            with_ties: false,
         };
     }
     if rel.arity() != arity {

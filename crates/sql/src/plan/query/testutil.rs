@@ -146,7 +146,7 @@ pub fn eval(expr: &RelationExpr, catalog: &TestCatalog) -> Multiset {
         RelationExpr::Threshold { input } => {
             eval(input, catalog).into_iter().filter(|(_, d)| *d > 0).for_each(|(r, d)| add(&mut out, r, d))
         }
-        RelationExpr::TopK { input, group_key, order_by, limit, offset } => {
+        RelationExpr::TopK { input, group_key, order_by, limit, offset, with_ties } => {
             let mut groups: BTreeMap<Row, Vec<Row>> = BTreeMap::new();
             for (row, d) in eval(input, catalog) {
                 for _ in 0..d {
@@ -155,8 +155,12 @@ pub fn eval(expr: &RelationExpr, catalog: &TestCatalog) -> Multiset {
             }
             for (_, mut rows) in groups {
                 sort_rows(&mut rows, order_by);
-                let kept = rows.into_iter().skip(*offset).take(limit.unwrap_or(usize::MAX));
-                kept.for_each(|r| add(&mut out, r, 1));
+                let mut end = offset.saturating_add(limit.unwrap_or(usize::MAX)).min(rows.len());
+                let peers = |a: &Row, b: &Row| order_by.iter().all(|o| a.datums()[o.column] == b.datums()[o.column]);
+                while *with_ties && end > *offset && end < rows.len() && peers(&rows[end - 1], &rows[end]) {
+                    end += 1;
+                }
+                rows.into_iter().take(end).skip(*offset).for_each(|r| add(&mut out, r, 1));
             }
         }
     }
