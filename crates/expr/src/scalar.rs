@@ -1,5 +1,7 @@
 //! Scalar expressions over the columns of one row.
 
+use std::borrow::Cow;
+
 use freshet_repr::{ColumnType, Datum, EvalError, ScalarType};
 use serde::{Deserialize, Serialize};
 
@@ -43,6 +45,12 @@ pub trait Columns {
     fn column(&self, index: usize) -> Option<&Datum>;
     /// How many columns there are (for error messages).
     fn width(&self) -> usize;
+}
+
+/// Column `index` of `row`; a column past its end is a planner bug, reported as an internal error.
+fn column_of<C: Columns + ?Sized>(row: &C, index: usize) -> Result<&Datum, EvalError> {
+    row.column(index)
+        .ok_or_else(|| EvalError::Internal(format!("column {index} out of range for row of {}", row.width())))
 }
 
 impl Columns for [Datum] {
@@ -103,11 +111,12 @@ impl ScalarExpr {
     /// input row in place and its computed columns beside it).
     pub fn eval_in<C: Columns + ?Sized>(&self, row: &C) -> Result<Datum, EvalError> {
         match self {
-            ScalarExpr::Column(i) => row
-                .column(*i)
-                .cloned()
-                .ok_or_else(|| EvalError::Internal(format!("column {i} out of range for row of {}", row.width()))),
+            ScalarExpr::Column(i) => column_of(row, *i).cloned(),
             ScalarExpr::Literal(d, _) => Ok(d.clone()),
+            ScalarExpr::CallUnary { func: func @ (UnaryFunc::IsNull | UnaryFunc::IsNotNull), expr } => {
+                let is_null = expr.eval_borrowed(row)?.is_null();
+                Ok(Datum::Bool(is_null == (*func == UnaryFunc::IsNull)))
+            }
             ScalarExpr::Param { index, .. } => Err(EvalError::Internal(format!("parameter ${index} is not bound"))),
             ScalarExpr::CallUnary { func, expr } => {
                 // A cast of a text column parses the text in place instead of copying it first.
@@ -127,6 +136,15 @@ impl ScalarExpr {
                     els.eval_in(row)
                 }
             }
+        }
+    }
+
+    /// Like `eval_in`, but a column or a literal is borrowed rather than copied.
+    pub fn eval_borrowed<'a, C: Columns + ?Sized>(&'a self, row: &'a C) -> Result<Cow<'a, Datum>, EvalError> {
+        match self {
+            ScalarExpr::Column(i) => column_of(row, *i).map(Cow::Borrowed),
+            ScalarExpr::Literal(d, _) => Ok(Cow::Borrowed(d)),
+            computed => computed.eval_in(row).map(Cow::Owned),
         }
     }
 

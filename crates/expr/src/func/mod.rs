@@ -335,8 +335,34 @@ impl BinaryFunc {
                 },
                 _ => self.eval_datums(a.eval_in(row)?, b.eval_in(row)?),
             },
+            // Comparisons read columns and literals where they are: `state = 'or'` copied the
+            // text of every row before.
+            BinaryFunc::Eq
+            | BinaryFunc::NotEq
+            | BinaryFunc::Lt
+            | BinaryFunc::Lte
+            | BinaryFunc::Gt
+            | BinaryFunc::Gte => {
+                let (left, right) = (a.eval_borrowed(row)?, b.eval_borrowed(row)?);
+                Ok(self.compare(&left, &right))
+            }
             _ => self.eval_datums(a.eval_in(row)?, b.eval_in(row)?),
         }
+    }
+
+    /// A comparison of two values of the same type (NULL if either is NULL).
+    fn compare(&self, left: &Datum, right: &Datum) -> Datum {
+        if left.is_null() || right.is_null() {
+            return Datum::Null;
+        }
+        Datum::Bool(match self {
+            BinaryFunc::Eq => left == right,
+            BinaryFunc::NotEq => left != right,
+            BinaryFunc::Lt => left < right,
+            BinaryFunc::Lte => left <= right,
+            BinaryFunc::Gt => left > right,
+            _ => left >= right,
+        })
     }
 
     /// Applies the function to two evaluated arguments (`And`/`Or` without short-circuiting).

@@ -295,3 +295,35 @@ fn single_row_check_raises_21000_only_when_told() {
     let err = check.eval_datums(vec![Datum::Bool(true), Datum::Int32(7)]).unwrap_err();
     assert_eq!(err, freshet_repr::EvalError::MultipleRowsFromSubquery);
 }
+
+#[test]
+fn comparisons_of_borrowed_columns_agree_with_evaluated_values() {
+    let row = vec![Datum::Text("or".into()), Datum::Text("ca".into()), Datum::Null, Datum::Int64(3)];
+    let operands = [
+        ScalarExpr::Column(0),
+        ScalarExpr::Column(1),
+        ScalarExpr::Column(2),
+        ScalarExpr::Literal(Datum::Text("or".into()), ScalarType::Text),
+        ScalarExpr::Literal(Datum::Null, ScalarType::Text),
+        // Computed, so evaluated and owned.
+        ScalarExpr::Column(0).call_unary(UnaryFunc::Upper),
+    ];
+    let ops = [BinaryFunc::Eq, BinaryFunc::NotEq, BinaryFunc::Lt, BinaryFunc::Lte, BinaryFunc::Gt, BinaryFunc::Gte];
+    for op in ops {
+        for a in &operands {
+            for b in &operands {
+                let expr = a.clone().call_binary(b.clone(), op.clone());
+                let expected = op.eval_datums(a.eval(&row).unwrap(), b.eval(&row).unwrap()).unwrap();
+                assert_eq!(expr.eval(&row).unwrap(), expected, "{expr:?}");
+            }
+        }
+    }
+    for (column, null) in [(0, false), (2, true)] {
+        let is_null = ScalarExpr::Column(column).call_unary(UnaryFunc::IsNull);
+        let is_not_null = ScalarExpr::Column(column).call_unary(UnaryFunc::IsNotNull);
+        assert_eq!(is_null.eval(&row).unwrap(), Datum::Bool(null));
+        assert_eq!(is_not_null.eval(&row).unwrap(), Datum::Bool(!null));
+    }
+    let out_of_range = ScalarExpr::Column(9).call_binary(ScalarExpr::Column(0), BinaryFunc::Eq);
+    assert!(out_of_range.eval(&row).is_err());
+}
