@@ -125,7 +125,7 @@ fn reduce(
     let mut out = Vec::new();
     for group in keyed.chunk_by(|a, b| a.0 .0 == b.0 .0) {
         let values: Vec<(&Row, Diff)> = group.iter().map(|((_, args), diff)| (args, *diff)).collect();
-        out.push((aggregate_group(&group[0].0 .0, &values, &funcs)?, 1));
+        out.push((aggregate_group(group[0].0 .0.datums(), &values, &funcs)?, 1));
     }
     Ok(out)
 }

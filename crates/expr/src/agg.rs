@@ -122,8 +122,13 @@ impl AggregateFunc {
 /// argument rows (column `i` of each row is the argument of aggregate `i`). Each aggregate sees each
 /// distinct value with its multiplicity (1 for DISTINCT aggregates). Both the dataflow's reduce and
 /// the coordinator's evaluation of constant plans use this, so they cannot disagree.
-pub fn aggregate_group(key: &Row, values: &[(&Row, Diff)], funcs: &[(AggregateFunc, bool)]) -> Result<Row, EvalError> {
-    let mut row = key.with_room(funcs.len());
+pub fn aggregate_group(
+    key: &[Datum],
+    values: &[(&Row, Diff)],
+    funcs: &[(AggregateFunc, bool)],
+) -> Result<Row, EvalError> {
+    let mut row = Row::with_capacity(key.len() + funcs.len());
+    key.iter().for_each(|datum| row.push(datum.clone()));
     for (index, (func, distinct)) in funcs.iter().enumerate() {
         if let Some(extreme) = extreme_in_place(func, values, index) {
             row.push(extreme);
@@ -346,10 +351,10 @@ mod tests {
         let rows = [ints(&[5, 5]), ints(&[5, 5]), ints(&[7, 7])];
         let values = [(&rows[0], 2), (&rows[1], -1), (&rows[2], 3)];
         let funcs = [(AggregateFunc::Count, false), (AggregateFunc::Count, true)];
-        let result = aggregate_group(&ints(&[9]), &values, &funcs).unwrap();
+        let result = aggregate_group(ints(&[9]).datums(), &values, &funcs).unwrap();
         assert_eq!(result, ints(&[9, 4, 2]));
         let negative = [(&rows[0], -1)];
-        assert!(aggregate_group(&ints(&[9]), &negative, &funcs).is_err());
+        assert!(aggregate_group(ints(&[9]).datums(), &negative, &funcs).is_err());
     }
 
     #[test]
@@ -374,11 +379,11 @@ mod tests {
                 assert_eq!(in_place.as_ref(), Some(&general[column]), "{take} values, column {column}");
             }
         }
-        let result = aggregate_group(&ints(&[1]), &[(&rows[0], 1), (&rows[2], 3)], &funcs).unwrap();
+        let result = aggregate_group(ints(&[1]).datums(), &[(&rows[0], 1), (&rows[2], 3)], &funcs).unwrap();
         assert_eq!(result, Row::new(vec![Datum::Int64(1), Datum::Int64(-2), Datum::text("b")]));
         // A negative multiplicity takes the general path, which reports it.
         assert_eq!(extreme_in_place(&AggregateFunc::Max, &[(&rows[0], -1)], 0), None);
-        assert!(aggregate_group(&ints(&[1]), &[(&rows[0], 2), (&rows[3], -1)], &funcs).is_err());
+        assert!(aggregate_group(ints(&[1]).datums(), &[(&rows[0], 2), (&rows[3], -1)], &funcs).is_err());
         assert_eq!(extreme_in_place(&AggregateFunc::Sum, &[(&rows[0], 1)], 0), None);
     }
 

@@ -10,7 +10,7 @@ use freshet_expr::{JoinKind, Predicates, RowPipeline, ScalarExpr, Scalars};
 use freshet_repr::{DataflowError, Datum, Diff, Row, Timestamp};
 
 use super::batcher::arrange_by_key;
-use super::{eval_key, fork_collection, partition, ErrCollection, OkCollection, Rendered};
+use super::{eval_key, fork_collection, partition, ErrCollection, Key, OkCollection, Rendered};
 
 /// What to join on and how.
 pub struct JoinSpec {
@@ -22,7 +22,7 @@ pub struct JoinSpec {
     pub right_arity: usize,
 }
 
-type Keyed<'s> = VecCollection<'s, Timestamp, (Row, Row), Diff>;
+type Keyed<'s> = VecCollection<'s, Timestamp, (Key, Row), Diff>;
 
 /// Joins `left` and `right`; output rows are left columns followed by right columns, passed
 /// through `then` when given: inside the join for inner joins, after it for outer joins (whose

@@ -17,6 +17,7 @@ pub(crate) mod batcher;
 mod flat_map;
 mod fork;
 mod join;
+mod key;
 mod pipeline;
 mod reduce;
 
@@ -27,7 +28,7 @@ use differential_dataflow::operators::arrange::TraceAgent;
 use differential_dataflow::trace::implementations::KeySpine;
 use differential_dataflow::{AsCollection, VecCollection};
 use freshet_expr::{AggregateExpr, MapFilterProject, RelationExpr, RowPipeline, ScalarExpr, Scalars, TableFunc};
-use freshet_repr::{DataflowError, Diff, EvalError, GlobalId, Row, Timestamp};
+use freshet_repr::{DataflowError, Datum, Diff, EvalError, GlobalId, Row, Timestamp};
 use timely::dataflow::operators::vec::{Map as _, ToStream as _};
 use timely::dataflow::Scope;
 
@@ -41,6 +42,7 @@ pub type OkTrace = TraceAgent<KeySpine<Row, Timestamp, Diff>>;
 pub type ErrTrace = TraceAgent<KeySpine<DataflowError, Timestamp, Diff>>;
 
 pub use fork::{fork, fork_collection, Outputs};
+pub use key::Key;
 pub use pipeline::ImportedRows;
 
 /// A stored collection imported into a dataflow: its rows arranged, its errors as a collection.
@@ -294,22 +296,28 @@ pub fn partition<'s>(
 }
 
 /// Evaluates key expressions; `None` when any key is NULL (SQL equality never matches NULL).
-pub fn eval_key(keys: &Scalars, row: &Row) -> Result<Option<Row>, DataflowError> {
+pub fn eval_key(keys: &Scalars, row: &Row) -> Result<Option<Key>, DataflowError> {
+    let mut values = keys.eval(row.datums());
+    if keys.len() == 1 {
+        return match values.next().transpose()? {
+            Some(Datum::Int64(value)) => Ok(Some(Key::Int(value))),
+            None | Some(Datum::Null) => Ok(None),
+            Some(other) => Ok(Some(Key::Row(Row::new(vec![other])))),
+        };
+    }
     let mut datums = Row::with_capacity(keys.len());
-    for datum in keys.eval(row.datums()) {
+    for datum in values {
         let datum = datum?;
         if datum.is_null() {
             return Ok(None);
         }
         datums.push(datum);
     }
-    Ok(Some(datums))
+    Ok(Some(Key::from_datums(datums)))
 }
 
 #[cfg(test)]
 mod tests {
-    use freshet_repr::Datum;
-
     use super::*;
 
     fn ints(values: &[i64]) -> Row {
@@ -319,7 +327,7 @@ mod tests {
     #[test]
     fn keys_with_null_never_match() {
         let keys = Scalars::new(&[ScalarExpr::Column(0), ScalarExpr::Column(1)]);
-        assert_eq!(eval_key(&keys, &ints(&[1, 2])).unwrap(), Some(ints(&[1, 2])));
+        assert_eq!(eval_key(&keys, &ints(&[1, 2])).unwrap(), Some(Key::Row(ints(&[1, 2]))));
         assert_eq!(eval_key(&keys, &Row::new(vec![Datum::Int64(1), Datum::Null])).unwrap(), None);
     }
 }

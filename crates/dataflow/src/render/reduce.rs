@@ -14,19 +14,20 @@ use freshet_expr::AggregateFunc;
 use freshet_repr::{DataflowError, Datum, Diff, Row, Timestamp};
 
 use super::batcher::{arrange_by_key, arrange_by_self};
-use super::{fork_collection, Rendered};
+use super::{fork_collection, Key, Rendered};
 
-type Keyed<'s> = VecCollection<'s, Timestamp, (Row, Row), Diff>;
+type Keyed<'s> = VecCollection<'s, Timestamp, (Key, Row), Diff>;
 
 /// Groups rows of `[key..., argument...]` (the first `key_arity` columns are the group key) and
 /// computes one aggregate `(function, distinct)` per argument column: output rows are the key
 /// columns, then the aggregates.
 pub fn render_reduce(input: Rendered<'_>, key_arity: usize, funcs: Vec<(AggregateFunc, bool)>) -> Rendered<'_> {
-    let keyed: Keyed<'_> = input.ok.map(move |row| row.split_at(key_arity));
-    let reduced = reduce(keyed, "Reduce", move |key: &Row, values: &[(&Row, Diff)], out| {
-        out.push((aggregate_group(key, values, &funcs).map_err(DataflowError::from), 1));
+    let keyed: Keyed<'_> = input.ok.map(move |row| Key::split(row, key_arity));
+    let reduced = reduce(keyed, "Reduce", move |key: &Key, values: &[(&Row, Diff)], out| {
+        let group = key.with_datums(|key| aggregate_group(key, values, &funcs));
+        out.push((group.map_err(DataflowError::from), 1));
     });
-    type Reduced = ((Row, Result<Row, DataflowError>), Timestamp, Diff);
+    type Reduced = ((Key, Result<Row, DataflowError>), Timestamp, Diff);
     let (ok, agg_err) = fork_collection(reduced.inner, "AggregateOutput", |batch: &mut Vec<Reduced>, out| {
         for ((_key, result), time, diff) in batch.drain(..) {
             out.result(result, time, diff);
@@ -40,10 +41,10 @@ pub fn render_reduce(input: Rendered<'_>, key_arity: usize, funcs: Vec<(Aggregat
 fn reduce<'s, V: ExchangeData>(
     keyed: Keyed<'s>,
     name: &str,
-    logic: impl FnMut(&Row, &[(&Row, Diff)], &mut Vec<(V, Diff)>) + 'static,
-) -> VecCollection<'s, Timestamp, (Row, V), Diff> {
+    logic: impl FnMut(&Key, &[(&Row, Diff)], &mut Vec<(V, Diff)>) + 'static,
+) -> VecCollection<'s, Timestamp, (Key, V), Diff> {
     arrange_by_key(keyed, &format!("Arrange: {name}"))
-        .reduce_abelian::<_, ValBuilder<Row, V, Timestamp, Diff>, ValSpine<Row, V, Timestamp, Diff>, _, _>(
+        .reduce_abelian::<_, ValBuilder<Key, V, Timestamp, Diff>, ValSpine<Key, V, Timestamp, Diff>, _, _>(
             name,
             logic,
             |buffer, key, updates| {
@@ -86,11 +87,8 @@ pub struct TopKSpec {
 /// Per group, the rows ranked `offset..offset+limit` by `order_by`.
 pub fn render_top_k(input: Rendered<'_>, spec: TopKSpec) -> Rendered<'_> {
     let TopKSpec { group_key, order_by, limit, offset, with_ties } = spec;
-    let keyed = input.ok.map(move |row| {
-        let key: Row = group_key.iter().map(|&i| row.get(i).cloned().unwrap_or(Datum::Null)).collect();
-        (key, row)
-    });
-    let ok = reduce(keyed, "TopK", move |_key: &Row, rows: &[(&Row, Diff)], out: &mut Vec<(Row, Diff)>| {
+    let keyed = input.ok.map(move |row| (Key::project(&row, &group_key), row));
+    let ok = reduce(keyed, "TopK", move |_key: &Key, rows: &[(&Row, Diff)], out: &mut Vec<(Row, Diff)>| {
         if limit == Some(1) && offset == 0 {
             first_ranked(rows, &order_by, with_ties, out)
         } else {
