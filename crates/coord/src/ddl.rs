@@ -89,13 +89,29 @@ pub async fn execute(
             let detail = if materialized { EntryDetail::MaterializedView { expr } } else { EntryDetail::View { expr } };
             let entry = CatalogEntry { id, name, desc, create_sql, depends_on, detail };
             let removed: Vec<GlobalId> = replaced.into_iter().collect();
-            catalog.transact(vec![entry.clone()], &removed)?;
+            // A new view starts computing while the catalog is made durable (an fsync and a rename,
+            // about a millisecond); nobody can read it before it is in the catalog, and it is
+            // dropped again if the catalog cannot be written. A replacement starts after its
+            // predecessor is dropped, as before.
+            let early = match &entry.detail {
+                EntryDetail::MaterializedView { expr } if removed.is_empty() => Some(expr),
+                _ => None,
+            };
+            if let Some(expr) = early {
+                start_view(client, id, expr)?;
+            }
+            if let Err(error) = catalog.transact(vec![entry.clone()], &removed) {
+                if early.is_some() {
+                    client.cluster()?.drop_collection(id).await;
+                }
+                return Err(error.into());
+            }
             if materialized {
                 for old in removed {
                     client.cluster()?.drop_collection(old).await;
                 }
             }
-            if let EntryDetail::MaterializedView { expr } = &entry.detail {
+            if let (EntryDetail::MaterializedView { expr }, None) = (&entry.detail, early) {
                 start_view(client, id, expr)?;
             }
             Ok(ExecuteResponse::tag(tag))
