@@ -104,7 +104,7 @@ pub async fn execute(
                 if early.is_some() {
                     client.cluster()?.drop_collection(id).await;
                 }
-                return Err(error.into());
+                return Err(error);
             }
             if materialized {
                 for old in removed {
