@@ -298,12 +298,25 @@ pub fn partition<'s>(
 /// Evaluates key expressions; `None` when any key is NULL (SQL equality never matches NULL).
 pub fn eval_key(keys: &Scalars, row: &Row) -> Result<Option<Key>, DataflowError> {
     let mut values = keys.eval(row.datums());
-    if keys.len() == 1 {
-        return match values.next().transpose()? {
-            Some(Datum::Int64(value)) => Ok(Some(Key::Int(value))),
-            None | Some(Datum::Null) => Ok(None),
-            Some(other) => Ok(Some(Key::Row(Row::new(vec![other])))),
-        };
+    // The usual one- and two-column keys are built without a row when they are bigints.
+    match keys.len() {
+        1 => {
+            return match values.next().transpose()? {
+                Some(Datum::Int64(value)) => Ok(Some(Key::Int(value))),
+                None | Some(Datum::Null) => Ok(None),
+                Some(other) => Ok(Some(Key::Row(Row::new(vec![other])))),
+            }
+        }
+        2 => {
+            // As below, a NULL ends the key before the next column is evaluated.
+            let Some(first) = values.next().transpose()?.filter(|d| !d.is_null()) else { return Ok(None) };
+            let Some(second) = values.next().transpose()?.filter(|d| !d.is_null()) else { return Ok(None) };
+            return Ok(Some(match (first, second) {
+                (Datum::Int64(a), Datum::Int64(b)) => Key::Int2(a, b),
+                (a, b) => Key::Row(Row::new(vec![a, b])),
+            }));
+        }
+        _ => {}
     }
     let mut datums = Row::with_capacity(keys.len());
     for datum in values {
@@ -327,7 +340,10 @@ mod tests {
     #[test]
     fn keys_with_null_never_match() {
         let keys = Scalars::new(&[ScalarExpr::Column(0), ScalarExpr::Column(1)]);
-        assert_eq!(eval_key(&keys, &ints(&[1, 2])).unwrap(), Some(Key::Row(ints(&[1, 2]))));
+        assert_eq!(eval_key(&keys, &ints(&[1, 2])).unwrap(), Some(Key::Int2(1, 2)));
+        let text = Row::new(vec![Datum::Int64(1), Datum::Text("a".into())]);
+        assert_eq!(eval_key(&keys, &text).unwrap(), Some(Key::Row(text.clone())));
+        assert_eq!(eval_key(&keys, &Row::new(vec![Datum::Null, Datum::Text("a".into())])).unwrap(), None);
         assert_eq!(eval_key(&keys, &Row::new(vec![Datum::Int64(1), Datum::Null])).unwrap(), None);
     }
 }
