@@ -22,6 +22,9 @@ use crate::{MapFilterProject, RelationExpr, ScalarExpr};
 /// `expr` with constant subexpressions folded and unread columns pruned.
 pub fn optimize(mut expr: RelationExpr) -> RelationExpr {
     fold_constants(&mut expr);
+    // Before pruning, both copies of the relation are as written; pruning may narrow them
+    // differently (a join inside the relation keeps the columns each reader needs).
+    extremum_join::rank_extremum_joins(&mut expr);
     let arity = expr.arity();
     let mut expr = prune(&expr, &(0..arity).collect::<Vec<_>>());
     if extremum_join::rank_extremum_joins(&mut expr) {
