@@ -111,7 +111,7 @@ fn keyed<'s>(ok: OkCollection<'s>, keys: Vec<ScalarExpr>) -> (Keyed<'s>, ErrColl
 
 /// The rows of `input` that do not occur in `matched` (each input copy is kept or dropped whole).
 fn unmatched<'s>(input: OkCollection<'s>, matched: OkCollection<'s>) -> OkCollection<'s> {
-    let matched = super::reduce::threshold(matched, "Distinct", |_row, _count| 1);
+    let matched = super::reduce::threshold(matched, "Distinct", |_count| 1);
     let kept = input.clone().map(|row| (row, ())).semijoin(matched).map(|(row, ())| row);
     input.concat(kept.negate())
 }

@@ -56,22 +56,23 @@ fn reduce<'s, V: ExchangeData>(
 }
 
 /// Each distinct row of `rows` with the multiplicity `thresh` gives its count (differential's
-/// `threshold`, over an arrangement made by a `SortBatcher`).
+/// `threshold`, over an arrangement made by a `SortBatcher`). Rows are arranged as `Key`s, so
+/// rows of one or two bigints take no heap block while they are held.
 pub fn threshold<'s>(
     rows: VecCollection<'s, Timestamp, Row, Diff>,
     name: &str,
-    mut thresh: impl FnMut(&Row, &Diff) -> Diff + 'static,
+    mut thresh: impl FnMut(&Diff) -> Diff + 'static,
 ) -> VecCollection<'s, Timestamp, Row, Diff> {
-    arrange_by_self(rows, &format!("Arrange: {name}"))
-        .reduce_abelian::<_, KeyBuilder<Row, Timestamp, Diff>, KeySpine<Row, Timestamp, Diff>, _, _>(
+    arrange_by_self(rows.map(Key::from_datums), &format!("Arrange: {name}"))
+        .reduce_abelian::<_, KeyBuilder<Key, Timestamp, Diff>, KeySpine<Key, Timestamp, Diff>, _, _>(
             name,
-            move |row, counts, out| out.push(((), thresh(row, &counts[0].1))),
+            move |_row, counts, out| out.push(((), thresh(&counts[0].1))),
             |buffer, row, updates| {
                 buffer.clear();
                 buffer.extend(updates.drain(..).map(|(unit, time, diff)| ((row.clone(), unit), time, diff)));
             },
         )
-        .as_collection(|row, _| row.clone())
+        .as_collection(|row, _| row.with_datums(|datums| datums.iter().cloned().collect()))
 }
 
 /// Which rows of each group a `TopK` keeps.
