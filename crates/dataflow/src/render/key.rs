@@ -1,4 +1,4 @@
-//! `Key`: what the arrangements of joins, grouped aggregates and rankings are keyed by.
+//! `Key`: what the arrangements of joins, grouped aggregates, rankings and DISTINCT are keyed by.
 //!
 //! Most such keys are one or two bigints: an id, a window start, an id and a window. As a `Row`,
 //! each was a heap block per update, built on one worker, carried to the other by the exchange,
