@@ -337,12 +337,7 @@ impl BinaryFunc {
             },
             // Comparisons read columns and literals where they are: `state = 'or'` copied the
             // text of every row before.
-            BinaryFunc::Eq
-            | BinaryFunc::NotEq
-            | BinaryFunc::Lt
-            | BinaryFunc::Lte
-            | BinaryFunc::Gt
-            | BinaryFunc::Gte => {
+            func if func.is_comparison() => {
                 let (left, right) = (a.eval_borrowed(row)?, b.eval_borrowed(row)?);
                 Ok(self.compare(&left, &right))
             }
@@ -355,14 +350,29 @@ impl BinaryFunc {
         if left.is_null() || right.is_null() {
             return Datum::Null;
         }
-        Datum::Bool(match self {
+        Datum::Bool(self.holds(left, right))
+    }
+
+    /// Whether comparison `self` (`=`, `<>`, `<`, `<=`, `>`, `>=`; anything else is `>=`) holds
+    /// for two non-NULL values: the one definition for datums and for the pipelines' bigints.
+    #[inline]
+    pub(crate) fn holds<T: PartialOrd>(&self, left: &T, right: &T) -> bool {
+        match self {
             BinaryFunc::Eq => left == right,
             BinaryFunc::NotEq => left != right,
             BinaryFunc::Lt => left < right,
             BinaryFunc::Lte => left <= right,
             BinaryFunc::Gt => left > right,
             _ => left >= right,
-        })
+        }
+    }
+
+    /// Whether `self` is one of the six comparisons `holds` decides.
+    pub(crate) fn is_comparison(&self) -> bool {
+        matches!(
+            self,
+            BinaryFunc::Eq | BinaryFunc::NotEq | BinaryFunc::Lt | BinaryFunc::Lte | BinaryFunc::Gt | BinaryFunc::Gte
+        )
     }
 
     /// Applies the function to two evaluated arguments (`And`/`Or` without short-circuiting).
@@ -378,12 +388,7 @@ impl BinaryFunc {
             _ => {}
         }
         match self {
-            Eq => Ok(Datum::Bool(left == right)),
-            NotEq => Ok(Datum::Bool(left != right)),
-            Lt => Ok(Datum::Bool(left < right)),
-            Lte => Ok(Datum::Bool(left <= right)),
-            Gt => Ok(Datum::Bool(left > right)),
-            Gte => Ok(Datum::Bool(left >= right)),
+            Eq | NotEq | Lt | Lte | Gt | Gte => Ok(self.compare(&left, &right)),
             Add => arith::add(left, right),
             Sub => arith::sub(left, right),
             Mul => arith::mul(left, right),

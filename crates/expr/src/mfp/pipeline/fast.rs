@@ -20,24 +20,13 @@ pub(super) enum IntExpr {
     Arith(IntOp, Box<IntExpr>, Box<IntExpr>),
 }
 
-/// How a comparison's operands order.
-#[derive(Clone, Copy, Debug)]
-pub(super) enum Comparison {
-    Eq,
-    NotEq,
-    Lt,
-    Lte,
-    Gt,
-    Gte,
-}
-
 /// A step's fast form.
 #[derive(Clone, Debug)]
 pub(super) enum Fast {
     /// Bigint arithmetic.
     Value(IntExpr),
-    /// A comparison of two bigint values.
-    Compare(Comparison, IntExpr, IntExpr),
+    /// A comparison (`BinaryFunc::is_comparison`) of two bigint values.
+    Compare(BinaryFunc, IntExpr, IntExpr),
 }
 
 /// Why the fast path stopped.
@@ -59,17 +48,8 @@ impl Fast {
     /// of bigint arithmetic, slots or literals.
     pub(super) fn compile(expr: &ScalarExpr) -> Option<Fast> {
         if let ScalarExpr::CallBinary { func, expr1, expr2 } = expr {
-            let comparison = match func {
-                BinaryFunc::Eq => Some(Comparison::Eq),
-                BinaryFunc::NotEq => Some(Comparison::NotEq),
-                BinaryFunc::Lt => Some(Comparison::Lt),
-                BinaryFunc::Lte => Some(Comparison::Lte),
-                BinaryFunc::Gt => Some(Comparison::Gt),
-                BinaryFunc::Gte => Some(Comparison::Gte),
-                _ => None,
-            };
-            if let Some(comparison) = comparison {
-                return Some(Fast::Compare(comparison, IntExpr::compile(expr1)?, IntExpr::compile(expr2)?));
+            if func.is_comparison() {
+                return Some(Fast::Compare(func.clone(), IntExpr::compile(expr1)?, IntExpr::compile(expr2)?));
             }
         }
         // A bare slot or literal is a copy either way.
@@ -84,23 +64,10 @@ impl Fast {
             Fast::Compare(comparison, left, right) => {
                 let (left, right) = (left.eval(slots)?, right.eval(slots)?);
                 Ok(match (left, right) {
-                    (Some(left), Some(right)) => Datum::Bool(comparison.holds(left, right)),
+                    (Some(left), Some(right)) => Datum::Bool(comparison.holds(&left, &right)),
                     _ => Datum::Null,
                 })
             }
-        }
-    }
-}
-
-impl Comparison {
-    fn holds(self, left: i64, right: i64) -> bool {
-        match self {
-            Comparison::Eq => left == right,
-            Comparison::NotEq => left != right,
-            Comparison::Lt => left < right,
-            Comparison::Lte => left <= right,
-            Comparison::Gt => left > right,
-            Comparison::Gte => left >= right,
         }
     }
 }
