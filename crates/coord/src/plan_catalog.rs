@@ -13,19 +13,27 @@ use freshet_sql::{CatalogItem, SessionCatalog};
 
 use crate::catalog::{Catalog, EntryDetail};
 
-/// The session variable holding the current statement's start time (`now()`).
+/// The session variable the planner reads the current statement's start time from (`now()`).
 pub const STATEMENT_TIMESTAMP: &str = "statement_timestamp";
 
 pub struct PlanCatalog<'a> {
     catalog: &'a Catalog,
     variables: &'a HashMap<String, String>,
+    statement_micros: Option<i64>,
     resolved: RefCell<Vec<GlobalId>>,
     volatile: Cell<bool>,
 }
 
 impl<'a> PlanCatalog<'a> {
-    pub fn new(catalog: &'a Catalog, variables: &'a HashMap<String, String>) -> Self {
-        PlanCatalog { catalog, variables, resolved: RefCell::new(Vec::new()), volatile: Cell::new(false) }
+    /// `statement_micros` is the current statement's start time, `None` outside a statement.
+    pub fn new(catalog: &'a Catalog, variables: &'a HashMap<String, String>, statement_micros: Option<i64>) -> Self {
+        PlanCatalog {
+            catalog,
+            variables,
+            statement_micros,
+            resolved: RefCell::new(Vec::new()),
+            volatile: Cell::new(false),
+        }
     }
 
     /// Whether the planner read something that can change while the catalog and the session's
@@ -81,6 +89,7 @@ impl SessionCatalog for PlanCatalog<'_> {
     fn session_variable(&self, name: &str) -> Option<String> {
         if name == STATEMENT_TIMESTAMP {
             self.volatile.set(true);
+            return self.statement_micros.map(|micros| micros.to_string());
         }
         self.variables.get(name).cloned()
     }

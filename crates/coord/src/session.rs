@@ -101,6 +101,8 @@ pub struct Session {
     pub(crate) variables: HashMap<String, String>,
     /// Changes with every SET, so that kept plans can tell whether the variables are as they were.
     variables_generation: u64,
+    /// When the current statement started (microseconds since the epoch), read by `now()`.
+    statement_micros: Option<i64>,
     cancel: CancelToken,
     transaction: Option<Transaction>,
     /// Notices raised by the statements run since the wire last collected them.
@@ -146,6 +148,7 @@ impl Session {
             id,
             variables,
             variables_generation: 0,
+            statement_micros: None,
             cancel: CancelToken::default(),
             transaction: None,
             notices: Vec::new(),
@@ -171,7 +174,7 @@ impl Session {
         param_hints: &[Option<ScalarType>],
     ) -> Result<StatementDesc, CoordError> {
         let catalog = self.client.inner.catalog.read().await;
-        let plan_catalog = PlanCatalog::new(&catalog, &self.variables);
+        let plan_catalog = PlanCatalog::new(&catalog, &self.variables, self.statement_micros);
         Ok(freshet_sql::describe(&plan_catalog, &statement.statement, param_hints)?)
     }
 
@@ -232,7 +235,7 @@ impl Session {
             }
             if slot.worth_planning(now) {
                 let late = Params { types: params.types.clone(), values: Vec::new(), bind_later: true };
-                let plan_catalog = PlanCatalog::new(&catalog, &self.variables);
+                let plan_catalog = PlanCatalog::new(&catalog, &self.variables, self.statement_micros);
                 let planned = freshet_sql::plan(&plan_catalog, &statement.statement, &late).ok().map(|plan| LatePlan {
                     plan,
                     depends_on: plan_catalog.resolved(),
@@ -244,7 +247,7 @@ impl Session {
                 }
             }
         }
-        let plan_catalog = PlanCatalog::new(&catalog, &self.variables);
+        let plan_catalog = PlanCatalog::new(&catalog, &self.variables, self.statement_micros);
         let plan = freshet_sql::plan(&plan_catalog, &statement.statement, params)?;
         Ok((plan, plan_catalog.resolved()))
     }
@@ -255,8 +258,10 @@ impl Session {
         depends_on: Vec<freshet_repr::GlobalId>,
     ) -> Result<ExecuteResponse, CoordError> {
         match plan {
+            // Boxed: DDL's future (reaching Kinesis) is 16 KB, and every statement's future would
+            // otherwise be that large and copied whole as it is built, a point read included.
             Plan::CreateTable { .. } | Plan::CreateSource { .. } | Plan::CreateView { .. } | Plan::Drop { .. } => {
-                crate::ddl::execute(&self.client, plan, depends_on, &mut self.notices).await
+                Box::pin(crate::ddl::execute(&self.client, plan, depends_on, &mut self.notices)).await
             }
             Plan::Insert { target, rows } => {
                 let apply = write_target(&mut self.transaction);
@@ -321,7 +326,7 @@ impl Session {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_micros() as i64)
             .unwrap_or(0);
-        self.variables.insert(crate::plan_catalog::STATEMENT_TIMESTAMP.into(), micros.to_string());
+        self.statement_micros = Some(micros);
     }
 
     /// The notices (NOTICE severity) raised since the last call, oldest first.
