@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::fmt::Debug;
 use std::panic::AssertUnwindSafe;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use async_trait::async_trait;
 use freshet_coord::ExecuteResponse;
@@ -32,7 +32,8 @@ use pgwire::api::{
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::data::{NoData, ParameterDescription, RowDescription};
 use pgwire::messages::extendedquery::{
-    Bind, BindComplete, Describe, Execute, Parse, ParseComplete, Sync as PgSync, TARGET_TYPE_BYTE_STATEMENT,
+    Bind, BindComplete, Describe, Execute, Parse, ParseComplete, Sync as PgSync, TARGET_TYPE_BYTE_PORTAL,
+    TARGET_TYPE_BYTE_STATEMENT,
 };
 use pgwire::messages::response::ReadyForQuery;
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
@@ -43,7 +44,7 @@ use crate::codec::{decode_param, WireFormat};
 use crate::deferred::DeferredFlush;
 use crate::error::{coord_error, error_info, panic_error, to_pgwire, WireError};
 use crate::linger::{Activity, Lingerer, SocketFd};
-use crate::response::{field_infos, format_codes, pg_type, result_formats, to_response};
+use crate::response::{field_infos, format_codes, pg_type, result_formats, rows_response, to_response};
 use crate::session::{SessionFactory, WireSession};
 use crate::subscribe::{stream_subscribe, Framing};
 
@@ -63,6 +64,25 @@ pub struct Shared<F> {
 pub struct Prepared<T> {
     statement: T,
     desc: StatementDesc,
+    /// The result's RowDescription fields in text format, built once: a prepared statement is
+    /// usually described and executed many times over.
+    text_fields: OnceLock<Arc<Vec<FieldInfo>>>,
+}
+
+impl<T> Prepared<T> {
+    fn new(statement: T, desc: StatementDesc) -> Self {
+        Prepared { statement, desc, text_fields: OnceLock::new() }
+    }
+
+    /// The RowDescription fields of the result in `formats`, `None` for a statement without one.
+    fn fields(&self, formats: &[WireFormat]) -> Option<Arc<Vec<FieldInfo>>> {
+        let desc = self.desc.result.as_ref()?;
+        if formats.iter().all(|f| *f == WireFormat::Text) {
+            Some(Arc::clone(self.text_fields.get_or_init(|| Arc::new(field_infos(desc, formats)))))
+        } else {
+            Some(Arc::new(field_infos(desc, formats)))
+        }
+    }
 }
 
 /// The statement type of a factory's sessions.
@@ -260,7 +280,7 @@ impl<F: SessionFactory> QueryParser for Connection<F> {
         let hints: Vec<Option<ScalarType>> =
             types.iter().map(|t| t.as_ref().and_then(|t| ScalarType::from_oid(t.oid()))).collect();
         let desc = describe(session, &statement, &hints).await.map_err(to_pgwire)?;
-        Ok(Some(Arc::new(Prepared { statement, desc })))
+        Ok(Some(Arc::new(Prepared::new(statement, desc))))
     }
 
     fn get_parameter_types(&self, stmt: &PreparedRef<F>) -> PgWireResult<Vec<Type>> {
@@ -272,7 +292,7 @@ impl<F: SessionFactory> QueryParser for Connection<F> {
             return Ok(vec![]);
         };
         let formats = result_formats(format, desc.arity())?;
-        Ok(field_infos(desc, &formats))
+        Ok(stmt.fields(&formats).map(|fields| fields.to_vec()).unwrap_or_default())
     }
 }
 
@@ -387,7 +407,8 @@ impl<F: SessionFactory> ExtendedQueryHandler for Extended<F> {
     }
 
     /// Describe of a statement answers NoData for statements without results even when they
-    /// have parameters (pgwire's default would send an empty RowDescription).
+    /// have parameters (pgwire's default would send an empty RowDescription). Portals are
+    /// described from the fields their statement keeps, not rebuilt for every Describe.
     async fn on_describe<C>(&self, client: &mut C, message: Describe) -> PgWireResult<()>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
@@ -397,14 +418,22 @@ impl<F: SessionFactory> ExtendedQueryHandler for Extended<F> {
     {
         self.0.message_arrived();
         let client = &mut DeferredFlush::new(client);
-        if message.target_type != TARGET_TYPE_BYTE_STATEMENT {
-            return self._on_describe(client, message).await;
-        }
         let name = message.name.as_deref().unwrap_or(DEFAULT_NAME);
-        let Some(pgwire::api::store::Entry::Value(stored)) = client.portal_store().get_statement(name) else {
-            return self._on_describe(client, message).await;
-        };
-        send_statement_description(client, &stored, &self.0).await
+        match message.target_type {
+            TARGET_TYPE_BYTE_STATEMENT => {
+                if let Some(Entry::Value(stored)) = client.portal_store().get_statement(name) {
+                    return send_statement_description(client, &stored, &self.0).await;
+                }
+            }
+            TARGET_TYPE_BYTE_PORTAL => {
+                if let Some(Entry::Value(portal)) = client.portal_store().get_portal(name) {
+                    return send_portal_description(client, &portal).await;
+                }
+            }
+            _ => {}
+        }
+        // Unknown names and empty statements: pgwire's answers.
+        self._on_describe(client, message).await
     }
 
     async fn do_query<C>(
@@ -442,7 +471,9 @@ impl<F: SessionFactory> ExtendedQueryHandler for Extended<F> {
         // Encode with the types Describe announced, so binary results decode as the client expects.
         let response = match (response, &prepared.desc.result) {
             (ExecuteResponse::Rows { desc, rows }, Some(described)) if described.arity() == desc.arity() => {
-                ExecuteResponse::Rows { desc: described.clone(), rows }
+                let formats = result_formats(Some(&portal.result_column_format), desc.arity())?;
+                let fields = prepared.fields(&formats).unwrap_or_default();
+                return Ok(Response::Query(rows_response(fields, described, rows, formats)));
             }
             (response, _) => response,
         };
@@ -461,6 +492,26 @@ where
         let info = ErrorInfo::new("NOTICE".to_string(), "00000".to_string(), message);
         client.send(PgWireBackendMessage::NoticeResponse(info.into())).await?;
     }
+    Ok(())
+}
+
+/// RowDescription for a portal whose statement returns rows, NoData for any other.
+async fn send_portal_description<C, T>(client: &mut C, portal: &Portal<Arc<Prepared<T>>>) -> PgWireResult<()>
+where
+    C: Sink<PgWireBackendMessage> + Unpin + Send,
+    C::Error: Debug,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    let prepared = &portal.statement.statement;
+    let arity = prepared.desc.result.as_ref().map_or(0, |desc| desc.arity());
+    let formats = result_formats(Some(&portal.result_column_format), arity)?;
+    let message = match prepared.fields(&formats) {
+        Some(fields) => {
+            PgWireBackendMessage::RowDescription(RowDescription::new(fields.iter().map(Into::into).collect()))
+        }
+        None => PgWireBackendMessage::NoData(NoData::new()),
+    };
+    client.send(message).await?;
     Ok(())
 }
 

@@ -82,10 +82,19 @@ pub fn encode_row(row: &Row, types: &[ScalarType], formats: &[WireFormat]) -> Da
 /// A result set whose rows are encoded only as pgwire pulls them, so a large result is written to
 /// the socket in buffer-sized chunks instead of being encoded up front.
 pub fn query_response(desc: &RelationDesc, rows: Vec<Row>, formats: Vec<WireFormat>) -> QueryResponse {
-    let schema = Arc::new(field_infos(desc, &formats));
+    rows_response(Arc::new(field_infos(desc, &formats)), desc, rows, formats)
+}
+
+/// [`query_response`] with the RowDescription fields already built (`field_infos(desc, &formats)`).
+pub fn rows_response(
+    fields: Arc<Vec<FieldInfo>>,
+    desc: &RelationDesc,
+    rows: Vec<Row>,
+    formats: Vec<WireFormat>,
+) -> QueryResponse {
     let types: Vec<ScalarType> = desc.typ.columns.iter().map(|c| c.scalar_type).collect();
     let stream = stream::iter(rows).map(move |row| Ok(encode_row(&row, &types, &formats)));
-    QueryResponse::new(schema, stream)
+    QueryResponse::new(fields, stream)
 }
 
 /// The response for a command tag; transaction control tags also move the ReadyForQuery status.
