@@ -52,9 +52,12 @@ pub use cell::StateCell;
 pub const COMPACTION_LAG_MS: Timestamp = 1_000;
 /// The longest an idle worker parks before looking at its commands again.
 const IDLE_PARK: Duration = Duration::from_millis(20);
-/// How long a worker keeps polling for commands after its last one before it parks. Point reads
-/// arriving every few tens of microseconds then find it awake: parking after each cost a futex
-/// wake-up and a reschedule per read, the largest kernel share of serving.
+/// How long a worker keeps polling for commands after its last one before it parks, so that a
+/// burst of commands (a write, then the reads that wait for it) finds it awake instead of paying
+/// a futex wake-up and a reschedule each. Peeks of an arrangement do not count: point reads are
+/// answered on the reader's thread while the worker waits (`cell`), and only come here while it
+/// holds its state; were they to keep it awake, polling would hold the state locked and turn the
+/// next reads into commands as well, so under a steady stream of reads a worker never parked.
 const STAY_AWAKE: Duration = Duration::from_micros(300);
 /// How long a worker with pending peeks parks at most.
 const BUSY_PARK: Duration = Duration::from_millis(5);
@@ -218,7 +221,12 @@ impl WorkerState {
             match commands.try_recv() {
                 Ok(Command::Shutdown) | Err(mpsc::TryRecvError::Disconnected) => return None,
                 Ok(command) => {
-                    *last_command = Instant::now();
+                    // A peek of an arrangement is a read its reader could not make itself while
+                    // this worker held its state: staying awake for more of them would keep the
+                    // state locked and send the next reads here too (see `STAY_AWAKE`).
+                    if !matches!(command, Command::Peek { .. }) {
+                        *last_command = Instant::now();
+                    }
                     self.handle(worker, command);
                 }
                 Err(mpsc::TryRecvError::Empty) => break,
