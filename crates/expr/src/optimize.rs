@@ -45,7 +45,7 @@ pub fn fold_constants(expr: &mut RelationExpr) {
 
 /// The scalar expressions of one node (not of its inputs): maps, predicates, table-function
 /// arguments, join keys and residuals, group keys and aggregate arguments.
-pub(crate) fn scalars_mut(node: &mut RelationExpr) -> Vec<&mut ScalarExpr> {
+pub(crate) fn scalars_mut(node: &mut RelationExpr) -> smallvec::SmallVec<[&mut ScalarExpr; 4]> {
     match node {
         RelationExpr::Map { scalars, .. } => scalars.iter_mut().collect(),
         RelationExpr::Filter { predicates, .. } => predicates.iter_mut().collect(),
@@ -56,7 +56,7 @@ pub(crate) fn scalars_mut(node: &mut RelationExpr) -> Vec<&mut ScalarExpr> {
         RelationExpr::Reduce { group_key, aggregates, .. } => {
             group_key.iter_mut().chain(aggregates.iter_mut().map(|a| &mut a.expr)).collect()
         }
-        _ => Vec::new(),
+        _ => smallvec::SmallVec::new(),
     }
 }
 

@@ -3,6 +3,7 @@
 
 use freshet_repr::{ColumnType, Datum, Diff, GlobalId, RelationType, Row};
 use serde::{Deserialize, Serialize};
+use smallvec::{smallvec, SmallVec};
 
 use crate::{AggregateExpr, ScalarExpr, TableFunc};
 
@@ -76,12 +77,17 @@ pub struct ColumnOrder {
     pub nulls_last: bool,
 }
 
-/// The direct inputs of a node, left to right, borrowed through `$iter` (`iter` or `iter_mut`):
-/// one match for both borrows, so that a new variant cannot be missed in one of them.
+/// A node's direct inputs: held inline for all but a union of more than two, since plans are
+/// walked on every execution of a prepared query (binding its parameters).
+pub type Inputs<T> = SmallVec<[T; 2]>;
+
+/// The direct inputs of a node, left to right, borrowed through `$iter` (`iter` or `iter_mut`)
+/// and `$borrow` (`&` or `&mut`): one match for both borrows, so that a new variant cannot be
+/// missed in one of them.
 macro_rules! inputs_of {
-    ($node:expr, $iter:ident) => {
+    ($node:expr, $iter:ident, $($borrow:tt)+) => {
         match $node {
-            RelationExpr::Constant { .. } | RelationExpr::Get { .. } => Vec::new(),
+            RelationExpr::Constant { .. } | RelationExpr::Get { .. } => SmallVec::new(),
             RelationExpr::Map { input, .. }
             | RelationExpr::Filter { input, .. }
             | RelationExpr::Project { input, .. }
@@ -90,8 +96,8 @@ macro_rules! inputs_of {
             | RelationExpr::Distinct { input }
             | RelationExpr::Negate { input }
             | RelationExpr::Threshold { input }
-            | RelationExpr::TopK { input, .. } => vec![input],
-            RelationExpr::Join { left, right, .. } => vec![left, right],
+            | RelationExpr::TopK { input, .. } => smallvec![$($borrow)+ **input],
+            RelationExpr::Join { left, right, .. } => smallvec![$($borrow)+ **left, $($borrow)+ **right],
             RelationExpr::Union { inputs } => inputs.$iter().collect(),
         }
     };
@@ -199,13 +205,13 @@ impl RelationExpr {
         bound
     }
 
-    fn inputs_mut(&mut self) -> Vec<&mut RelationExpr> {
-        inputs_of!(self, iter_mut)
+    fn inputs_mut(&mut self) -> Inputs<&mut RelationExpr> {
+        inputs_of!(self, iter_mut, &mut)
     }
 
     /// The direct inputs of this node, left to right.
-    pub fn inputs(&self) -> Vec<&RelationExpr> {
-        inputs_of!(self, iter)
+    pub fn inputs(&self) -> Inputs<&RelationExpr> {
+        inputs_of!(self, iter, &)
     }
 
     // Builders, so that planner code reads as a pipeline.

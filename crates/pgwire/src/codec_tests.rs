@@ -199,6 +199,11 @@ fn text_results_match_postgres_output() {
     let cases = [
         (Datum::Bool(false), ScalarType::Bool, "f"),
         (Datum::Int64(-3), ScalarType::Int64, "-3"),
+        (Datum::Int64(i64::MIN), ScalarType::Int64, "-9223372036854775808"),
+        (Datum::Int32(i32::MAX), ScalarType::Int32, "2147483647"),
+        (Datum::Int16(-32768), ScalarType::Int16, "-32768"),
+        (Datum::text("naïve, \"quoted\""), ScalarType::Text, "naïve, \"quoted\""),
+        (Datum::text(""), ScalarType::Text, ""),
         (Datum::float64(1e20), ScalarType::Float64, "1e+20"),
         (Datum::numeric(BigDecimal::from_str("1.50").unwrap()), ScalarType::Numeric, "1.50"),
         (Datum::Bytes(vec![0xde, 0xad]), ScalarType::Bytes, "\\xdead"),
@@ -215,6 +220,7 @@ fn text_results_match_postgres_output() {
     for (datum, ty, text) in cases {
         assert_eq!(server_field(&datum, ty, WireFormat::Text).as_deref(), Some(text.as_bytes()), "{datum:?}");
     }
+    assert_eq!(server_field(&Datum::Null, ScalarType::Text, WireFormat::Text), None);
 }
 
 #[test]
