@@ -13,7 +13,8 @@
 //! This module must not change a worker's state: it only reads a trace, under the lock.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError, TryLockError};
+use std::time::{Duration, Instant};
 
 use freshet_expr::MapFilterProject;
 use freshet_repr::{Datum, GlobalId, Timestamp};
@@ -28,7 +29,14 @@ pub struct StateCell {
     /// Set while the worker waits for the lock: readers then leave the read to the worker, so
     /// that a stream of reads cannot hold it off.
     worker_waiting: AtomicBool,
+    /// Set while a reader holds the lock (and only then): another reader waits its turn, as a
+    /// point read takes microseconds, instead of sending its read to the worker, which would wake
+    /// the worker and hold the state for longer still.
+    reader_inside: AtomicBool,
 }
+
+/// The longest a reader waits for another reader to finish before it sends its read to the worker.
+const READER_TURN: Duration = Duration::from_micros(20);
 
 /// The state a worker lends to readers while it waits.
 pub(super) struct Lent(pub(super) WorkerState);
@@ -55,6 +63,8 @@ impl StateCell {
         self.worker_waiting.store(true, Ordering::Release);
         let guard = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         self.worker_waiting.store(false, Ordering::Release);
+        // A reader that panicked inside left it set; no reader holds the lock now.
+        self.reader_inside.store(false, Ordering::Release);
         guard
     }
 
@@ -68,15 +78,36 @@ impl StateCell {
         mfp: &MapFilterProject,
         leading: &Datum,
     ) -> Option<PeekResult> {
-        if self.worker_waiting.load(Ordering::Acquire) {
-            return None;
-        }
-        // Busy, or poisoned by a reader that panicked here: the worker answers.
-        let mut slot = self.state.try_lock().ok()?;
-        let state = &mut slot.as_mut()?.0;
-        let traces = &mut state.collections.get_mut(&id)?.traces;
-        let answer = traces.try_peek(ts, Some(leading))?;
+        let mut slot = self.reader_lock()?;
+        self.reader_inside.store(true, Ordering::Release);
+        let answer = slot
+            .as_mut()
+            .and_then(|Lent(state)| state.collections.get_mut(&id))
+            .and_then(|collection| collection.traces.try_peek(ts, Some(leading)));
+        self.reader_inside.store(false, Ordering::Release);
         drop(slot);
-        Some(crate::peek::apply_mfp(mfp, answer))
+        Some(crate::peek::apply_mfp(mfp, answer?))
+    }
+
+    /// The lock for a reader: at once, or after another reader's turn (at most [`READER_TURN`]);
+    /// `None` while the worker holds it or waits for it, or when a reader panicked holding it.
+    fn reader_lock(&self) -> Option<MutexGuard<'_, Option<Lent>>> {
+        let mut waited_since = None;
+        loop {
+            if self.worker_waiting.load(Ordering::Acquire) {
+                return None;
+            }
+            match self.state.try_lock() {
+                Ok(slot) => return Some(slot),
+                Err(TryLockError::WouldBlock) if self.reader_inside.load(Ordering::Acquire) => {
+                    let since = *waited_since.get_or_insert_with(Instant::now);
+                    if since.elapsed() > READER_TURN {
+                        return None;
+                    }
+                    std::hint::spin_loop();
+                }
+                Err(_) => return None,
+            }
+        }
     }
 }
