@@ -6,7 +6,7 @@
 //! know about sessions, statements or sockets.
 
 use bytes::{BufMut, BytesMut};
-use freshet_repr::strconv::{format_datum, parse_datum};
+use freshet_repr::strconv::{format_datum, parse_datum, write_datum};
 use freshet_repr::{Datum, Interval, Jsonb, ScalarType, F32, F64};
 
 use crate::error::ParamError;
@@ -137,31 +137,14 @@ pub fn encode_field(buf: &mut BytesMut, datum: &Datum, column_type: ScalarType, 
     let start = buf.len();
     buf.put_i32(-1);
     let written = match format {
-        WireFormat::Text => encode_text(buf, datum),
+        // Writing into a BytesMut cannot fail (it grows), so only NULL writes nothing.
+        WireFormat::Text => matches!(write_datum(buf, datum), Ok(true)),
         WireFormat::Binary => encode_binary(buf, &coerce(datum, column_type)),
     };
     if written {
         let len = i32::try_from(buf.len() - start - 4).unwrap_or(i32::MAX);
         buf[start..start + 4].copy_from_slice(&len.to_be_bytes());
     }
-}
-
-/// Writes the text form of a datum; returns false for NULL. Integers and text, the usual
-/// columns, are written in place; other types through their formatted string.
-fn encode_text(buf: &mut BytesMut, datum: &Datum) -> bool {
-    use std::fmt::Write;
-    // Writing to a BytesMut cannot fail (it grows), so the fmt::Results are always Ok.
-    match datum {
-        Datum::Int16(v) => _ = write!(buf, "{v}"),
-        Datum::Int32(v) => _ = write!(buf, "{v}"),
-        Datum::Int64(v) => _ = write!(buf, "{v}"),
-        Datum::Text(text) => buf.put_slice(text.as_bytes()),
-        other => match format_datum(other) {
-            Some(text) => buf.put_slice(text.as_bytes()),
-            None => return false,
-        },
-    }
-    true
 }
 
 /// Converts a datum to `ty` through its text form when its own type differs; NULL and

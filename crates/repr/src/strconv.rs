@@ -17,23 +17,33 @@ const UNIX_EPOCH_DATE: NaiveDate = match NaiveDate::from_ymd_opt(1970, 1, 1) {
 /// Formats a datum as PostgreSQL's text output would. NULL has no text form; callers send it as a
 /// null field, and this returns `None` for it.
 pub fn format_datum(datum: &Datum) -> Option<String> {
-    Some(match datum {
-        Datum::Null => return None,
-        Datum::Bool(b) => if *b { "t" } else { "f" }.to_string(),
-        Datum::Int16(v) => v.to_string(),
-        Datum::Int32(v) => v.to_string(),
-        Datum::Int64(v) => v.to_string(),
-        Datum::Float32(F32(v)) => format_float(*v as f64, format!("{v:e}"), 6),
-        Datum::Float64(F64(v)) => format_float(*v, format!("{v:e}"), 15),
-        Datum::Numeric(n) => format_numeric(&n.0),
-        Datum::Text(s) => s.clone(),
-        Datum::Bytes(b) => format_bytea(b),
-        Datum::Jsonb(j) => format_jsonb(j),
-        Datum::Date(d) => format_date(*d),
-        Datum::Timestamp(t) => format_timestamp(*t),
-        Datum::TimestampTz(t) => format!("{}+00", format_timestamp(*t)),
-        Datum::Interval(i) => format_interval(i),
-    })
+    let mut text = String::new();
+    // Writing into a String cannot fail.
+    matches!(write_datum(&mut text, datum), Ok(true)).then_some(text)
+}
+
+/// [`format_datum`] into `out`: whether the datum has a text form (false for NULL, which writes
+/// nothing). Integers and text are written in place, so a wire encoder writing into its buffer
+/// allocates nothing for them.
+pub fn write_datum(out: &mut impl Write, datum: &Datum) -> Result<bool, std::fmt::Error> {
+    match datum {
+        Datum::Null => return Ok(false),
+        Datum::Bool(b) => out.write_str(if *b { "t" } else { "f" })?,
+        Datum::Int16(v) => write!(out, "{v}")?,
+        Datum::Int32(v) => write!(out, "{v}")?,
+        Datum::Int64(v) => write!(out, "{v}")?,
+        Datum::Float32(F32(v)) => out.write_str(&format_float(*v as f64, format!("{v:e}"), 6))?,
+        Datum::Float64(F64(v)) => out.write_str(&format_float(*v, format!("{v:e}"), 15))?,
+        Datum::Numeric(n) => out.write_str(&format_numeric(&n.0))?,
+        Datum::Text(s) => out.write_str(s)?,
+        Datum::Bytes(b) => out.write_str(&format_bytea(b))?,
+        Datum::Jsonb(j) => out.write_str(&format_jsonb(j))?,
+        Datum::Date(d) => out.write_str(&format_date(*d))?,
+        Datum::Timestamp(t) => out.write_str(&format_timestamp(*t))?,
+        Datum::TimestampTz(t) => write!(out, "{}+00", format_timestamp(*t))?,
+        Datum::Interval(i) => out.write_str(&format_interval(i))?,
+    }
+    Ok(true)
 }
 
 /// PostgreSQL prints the shortest round-tripping digits, in exponent form when the decimal exponent
