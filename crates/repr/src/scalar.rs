@@ -22,6 +22,28 @@ pub enum ScalarType {
 }
 
 impl ScalarType {
+    /// Whether two equal values of this type are always the same datum (not so for numerics, whose
+    /// 1.5 and 1.50 are equal, floats' 0 and -0, intervals or jsonb), so that one side's value of
+    /// a join key may stand for the other's.
+    pub fn equal_values_are_identical(self) -> bool {
+        match self {
+            ScalarType::Bool
+            | ScalarType::Int16
+            | ScalarType::Int32
+            | ScalarType::Int64
+            | ScalarType::Text
+            | ScalarType::Bytes
+            | ScalarType::Date
+            | ScalarType::Timestamp
+            | ScalarType::TimestampTz => true,
+            ScalarType::Float32
+            | ScalarType::Float64
+            | ScalarType::Numeric
+            | ScalarType::Jsonb
+            | ScalarType::Interval => false,
+        }
+    }
+
     /// The name PostgreSQL prints for this type (`format_type`).
     pub fn name(self) -> &'static str {
         match self {

@@ -1,13 +1,27 @@
 //! Rendering of equi-joins, inner and outer.
 //!
-//! Both inputs are arranged by their evaluated key `Row` (a NULL in any key column never matches,
+//! Both inputs are arranged by their evaluated `Key` (a NULL in any key column never matches,
 //! and such rows are left out of the arrangement), matched with `join_core`, and filtered by the
 //! residual predicates. Outer joins add the preserved side's unmatched rows, padded with NULLs:
 //! `unmatched = input - (input semijoin distinct(matched input rows))`.
+//!
+//! Arranged values leave out the columns that the key holds as they are (`thinning`), and the
+//! joined rows take them from the key.
+//!
+//! An inner join's input that is a `DISTINCT` is made distinct by the join itself: its rows are
+//! keyed first and reduced per `(key, row)`, and the reduction's output arrangement is the one the
+//! join reads. That saves the second arrangement (a sort and a copy of every distinct row) that
+//! arranging the DISTINCT's output by the join key would cost (Nexmark q8 joins two of them).
 
+use differential_dataflow::operators::arrange::{Arranged, TraceAgent};
+use differential_dataflow::trace::implementations::ValSpine;
 use differential_dataflow::VecCollection;
 use freshet_expr::{JoinKind, Predicates, RowPipeline, ScalarExpr, Scalars};
 use freshet_repr::{DataflowError, Datum, Diff, Row, Timestamp};
+
+mod thinning;
+
+pub use thinning::Thinning;
 
 use super::batcher::arrange_by_key;
 use super::{eval_key, fork_collection, partition, ErrCollection, Key, OkCollection, Rendered};
@@ -20,32 +34,44 @@ pub struct JoinSpec {
     pub kind: JoinKind,
     pub left_arity: usize,
     pub right_arity: usize,
+    pub left_thinning: Thinning,
+    pub right_thinning: Thinning,
 }
 
 type Keyed<'s> = VecCollection<'s, Timestamp, (Key, Row), Diff>;
+type ByKey<'s> = Arranged<'s, TraceAgent<ValSpine<Key, Row, Timestamp, Diff>>>;
+
+/// One input of a join.
+pub struct JoinInput<'s> {
+    pub rendered: Rendered<'s>,
+    /// The join makes the rows distinct before matching them (the input is a `DISTINCT` of
+    /// `rendered`); only for inner joins, whose inputs are read through the arrangement alone.
+    pub distinct: bool,
+}
 
 /// Joins `left` and `right`; output rows are left columns followed by right columns, passed
 /// through `then` when given: inside the join for inner joins, after it for outer joins (whose
 /// unmatched side is found from the joined rows themselves).
 pub fn render_join<'s>(
-    left: Rendered<'s>,
-    right: Rendered<'s>,
+    left: JoinInput<'s>,
+    right: JoinInput<'s>,
     spec: JoinSpec,
     then: Option<RowPipeline>,
 ) -> Rendered<'s> {
-    let (left_keyed, left_key_err) = keyed(left.ok.clone(), spec.left_key);
-    let (right_keyed, right_key_err) = keyed(right.ok.clone(), spec.right_key);
+    debug_assert!(spec.kind == JoinKind::Inner || !(left.distinct || right.distinct));
+    let (left_arranged, left_key_err) = arranged(&left, spec.left_key, spec.left_thinning.clone());
+    let (right_arranged, right_key_err) = arranged(&right, spec.right_key, spec.right_thinning.clone());
+    let thinnings = (spec.left_thinning, spec.right_thinning);
+    let (left, right) = (left.rendered, right.rendered);
     let (inside, after) = if spec.kind == JoinKind::Inner { (then, None) } else { (None, then) };
     // The residual (and `inside`) run on each match: the joined datums are assembled in a reused
     // buffer, and only the output becomes a row.
     let residual = Predicates::new(&spec.residual);
     let mut scratch = Vec::new();
-    let (matched, residual_err) = partition(
-        arrange_by_key(left_keyed, "ArrangeByKey")
-            .join_core(arrange_by_key(right_keyed, "ArrangeByKey"), move |_key, l, r| {
-                matched_row(l, r, &residual, inside.as_ref(), &mut scratch)
-            }),
-    );
+    let (matched, residual_err) = partition(left_arranged.join_core(right_arranged, move |key, l, r| {
+        let matched = Match { key, left: l, right: r, thinnings: &thinnings };
+        matched_row(matched, &residual, inside.as_ref(), &mut scratch)
+    }));
 
     let mut ok = matched.clone();
     let (left_arity, right_arity) = (spec.left_arity, spec.right_arity);
@@ -69,21 +95,30 @@ pub fn render_join<'s>(
     }
 }
 
-/// The match of `l` and `r` if the residual holds, through `then`; the first failing predicate or
-/// expression is the error.
+/// A match of the join: the key, and the two sides' arranged values.
+struct Match<'a> {
+    key: &'a Key,
+    left: &'a Row,
+    right: &'a Row,
+    thinnings: &'a (Thinning, Thinning),
+}
+
+/// The joined row of a match if the residual holds, through `then`; the first failing predicate
+/// or expression is the error.
 fn matched_row(
-    l: &Row,
-    r: &Row,
+    matched: Match<'_>,
     residual: &Predicates,
     then: Option<&RowPipeline>,
     scratch: &mut Vec<Datum>,
 ) -> Option<Result<Row, DataflowError>> {
-    if residual.is_empty() && then.is_none() {
-        return Some(Ok(l.concat(r)));
+    let (left_thinning, right_thinning) = matched.thinnings;
+    let thinned = left_thinning.thins() || right_thinning.thins();
+    if residual.is_empty() && then.is_none() && !thinned {
+        return Some(Ok(matched.left.concat(matched.right)));
     }
     scratch.clear();
-    scratch.extend(l.iter().cloned());
-    scratch.extend(r.iter().cloned());
+    left_thinning.rebuild_into(matched.key, matched.left, scratch);
+    right_thinning.rebuild_into(matched.key, matched.right, scratch);
     match residual.hold(scratch) {
         Ok(true) => {}
         Ok(false) => return None,
@@ -95,13 +130,22 @@ fn matched_row(
     }
 }
 
-/// Pairs every row with its evaluated key, leaving out rows with a NULL key.
-fn keyed<'s>(ok: OkCollection<'s>, keys: Vec<ScalarExpr>) -> (Keyed<'s>, ErrCollection<'s>) {
+/// `input`'s rows arranged by their evaluated key (made distinct first when asked), and the key's
+/// evaluation errors.
+fn arranged<'s>(input: &JoinInput<'s>, keys: Vec<ScalarExpr>, thinning: Thinning) -> (ByKey<'s>, ErrCollection<'s>) {
+    let (keyed, key_err) = keyed(input.rendered.ok.clone(), keys, thinning);
+    let arranged =
+        if input.distinct { super::reduce::distinct_by_key(keyed) } else { arrange_by_key(keyed, "ArrangeByKey") };
+    (arranged, key_err)
+}
+
+/// Pairs every row's evaluated key with its thinned value, leaving out rows with a NULL key.
+fn keyed<'s>(ok: OkCollection<'s>, keys: Vec<ScalarExpr>, thinning: Thinning) -> (Keyed<'s>, ErrCollection<'s>) {
     let keys = Scalars::new(&keys);
     fork_collection(ok.inner, "JoinKey", move |batch: &mut Vec<(Row, Timestamp, Diff)>, out| {
         for (row, time, diff) in batch.drain(..) {
             match eval_key(&keys, &row) {
-                Ok(Some(key)) => out.row((key, row), time, diff),
+                Ok(Some(key)) => out.row((key, thinning.thin(row)), time, diff),
                 Ok(None) => {}
                 Err(error) => out.error(error, time, diff),
             }

@@ -27,7 +27,9 @@ use std::collections::{BTreeMap, HashMap};
 use differential_dataflow::operators::arrange::TraceAgent;
 use differential_dataflow::trace::implementations::KeySpine;
 use differential_dataflow::{AsCollection, VecCollection};
-use freshet_expr::{AggregateExpr, MapFilterProject, RelationExpr, RowPipeline, ScalarExpr, Scalars, TableFunc};
+use freshet_expr::{
+    AggregateExpr, JoinKind, MapFilterProject, RelationExpr, RowPipeline, ScalarExpr, Scalars, TableFunc,
+};
 use freshet_repr::{DataflowError, Datum, Diff, EvalError, GlobalId, Row, Timestamp};
 use timely::dataflow::operators::vec::{Map as _, ToStream as _};
 use timely::dataflow::Scope;
@@ -196,8 +198,16 @@ impl<'s> RenderContext<'s> {
             kind: *kind,
             left_arity: left.arity(),
             right_arity: right.arity(),
+            left_thinning: join::Thinning::new(left_key, &left.typ().columns),
+            right_thinning: join::Thinning::new(right_key, &right.typ().columns),
         };
-        join::render_join(self.render(left), self.render(right), spec, then)
+        let input = |side: &RelationExpr| match side {
+            RelationExpr::Distinct { input } if *kind == JoinKind::Inner => {
+                join::JoinInput { rendered: self.render(input), distinct: true }
+            }
+            side => join::JoinInput { rendered: self.render(side), distinct: false },
+        };
+        join::render_join(input(left), input(right), spec, then)
     }
 
     /// Renders a grouped aggregation over rows of `[key..., argument...]`: the group key and the

@@ -21,7 +21,6 @@
 use crate::func::{infer_type, UnaryFunc};
 use crate::relation::ColumnOrder;
 use crate::{AggregateExpr, AggregateFunc, JoinKind, RelationExpr, ScalarExpr};
-use freshet_repr::ScalarType;
 
 /// Replaces every join of a relation to its own per-group extremum by a ranking; whether there
 /// was one.
@@ -79,7 +78,7 @@ fn rank(
     }
     let types = rows.typ().columns;
     let typed: Vec<_> = wanted.iter().map(|e| infer_type(e, &types)).collect();
-    if !typed.iter().all(|t| exact(t.scalar_type)) {
+    if !typed.iter().all(|t| t.scalar_type.equal_values_are_identical()) {
         return None;
     }
     // Computed keys become columns; plain columns are ranked where they are.
@@ -156,22 +155,6 @@ fn split_projection(expr: &RelationExpr) -> (&RelationExpr, Vec<usize>) {
         RelationExpr::Project { input, outputs } => (input, outputs.clone()),
         other => (other, (0..other.arity()).collect()),
     }
-}
-
-/// Types whose equal values are identical, so that either side's value of a join key is the same.
-fn exact(typ: ScalarType) -> bool {
-    matches!(
-        typ,
-        ScalarType::Bool
-            | ScalarType::Int16
-            | ScalarType::Int32
-            | ScalarType::Int64
-            | ScalarType::Text
-            | ScalarType::Bytes
-            | ScalarType::Date
-            | ScalarType::Timestamp
-            | ScalarType::TimestampTz
-    )
 }
 
 #[cfg(test)]
