@@ -102,6 +102,8 @@ pub struct Plan {
     pub engine_records: u64,
     /// Nexmark events loaded before the queries run.
     pub nexmark_events: u64,
+    /// Timings of each Nexmark query per run (each engine's in turn, paired).
+    pub nexmark_repeats: u32,
     /// The Nexmark queries to time; empty means all.
     pub nexmark_queries: Vec<String>,
     /// Whether to build and run the dbsp peer of the Nexmark queries.
@@ -128,6 +130,7 @@ impl Plan {
             freshness_samples: pick(50, 3_000) as u32,
             engine_records: pick(5_000, 1_000_000),
             nexmark_events: args.nexmark_events.unwrap_or(pick(10_000, 1_000_000)).max(1),
+            nexmark_repeats: pick(1, 3) as u32,
             nexmark_queries: args.nexmark_queries.clone(),
             nexmark_peer: !quick || args.dbsp,
             limit: if args.quick { Duration::from_secs(60) } else { Duration::from_secs(300) },

@@ -5,12 +5,18 @@
 //! same query on dbsp (`dbsp-peer/`, built only in full runs) over the same events. Both engines
 //! must agree on each query's row count, or the benchmark fails.
 //!
+//! The two engines take turns query by query (the peer keeps its events and takes one query at a
+//! time), each query several times per run, and every Freshet timing is paired with the peer's
+//! timing taken right after it: q3 and q8 take some 25 ms, and this machine's speed drifts by more
+//! than 10% between runs a minute apart.
+//!
 //! Windows are plain GROUP BY over computed window starts (10 s tumbling windows, 10 s windows
 //! hopping by 2 s for q5), so each query computes every window, as the standard SQL versions do.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::process::Command;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::Instant;
 
 use nexmark::config::NexmarkConfig;
@@ -71,8 +77,10 @@ pub const QUERIES: [(&str, &str); 8] = [
     ),
 ];
 
-/// One run of every query: seconds and result rows per query.
-type Timings = BTreeMap<String, (f64, i64)>;
+/// One timing of a query: seconds and result rows.
+type Timing = (f64, i64);
+/// Every measured timing of each query, in the order taken.
+type Timings = BTreeMap<String, Vec<Timing>>;
 
 pub async fn run(plan: &Plan, server: &Server, summary: &mut Summary) -> Result<()> {
     let events = plan.nexmark_events;
@@ -80,41 +88,41 @@ pub async fn run(plan: &Plan, server: &Server, summary: &mut Summary) -> Result<
     let client = server.connect().await?;
     load(&client, events).await?;
     server.settle().await?;
-    let peer = if plan.nexmark_peer { Some(build_peer()?) } else { None };
-    let mut freshet_runs = Vec::new();
-    let mut peer_runs = Vec::new();
+    let mut peer = if plan.nexmark_peer { Some(Peer::start(&build_peer()?, events, plan.workers)?) } else { None };
+    let chosen: Vec<(&str, &str)> = QUERIES
+        .iter()
+        .filter(|(q, _)| plan.nexmark_queries.is_empty() || plan.nexmark_queries.iter().any(|c| c == q))
+        .copied()
+        .collect();
+    let mut freshet_timings = Timings::new();
+    let mut peer_timings = Timings::new();
     for run in 0..plan.runs + 1 {
-        progress(&format!("nexmark: run {run}/{}: Freshet views", plan.runs));
-        let timings = time_views(&client, run, &plan.nexmark_queries).await?;
-        let peer_timings = match &peer {
-            Some(bin) => {
-                progress(&format!("nexmark: run {run}/{}: dbsp", plan.runs));
-                Some(run_peer(bin, events, plan.workers)?)
+        let engines = if peer.is_some() { "Freshet and dbsp in turn" } else { "Freshet" };
+        progress(&format!("nexmark: run {run}/{} ({engines})", plan.runs));
+        for (query, sql) in &chosen {
+            for repeat in 0..plan.nexmark_repeats {
+                let ours = time_view(&client, query, sql, &format!("{run}_{repeat}")).await?;
+                let theirs = peer.as_mut().map(|peer| peer.time(query)).transpose()?;
+                if run > 0 {
+                    freshet_timings.entry(query.to_string()).or_default().push(ours);
+                    peer_timings.entry(query.to_string()).or_default().extend(theirs);
+                }
             }
-            None => None,
-        };
-        if run > 0 {
-            freshet_runs.push(timings);
-            peer_runs.extend(peer_timings);
         }
     }
-    report(plan, &freshet_runs, &peer_runs, summary)
+    report(plan, &freshet_timings, &peer_timings, summary)
 }
 
-fn report(plan: &Plan, freshet: &[Timings], peer: &[Timings], summary: &mut Summary) -> Result<()> {
+fn report(plan: &Plan, freshet: &Timings, peer: &Timings, summary: &mut Summary) -> Result<()> {
     let per_worker = |seconds: f64| plan.nexmark_events as f64 / seconds / plan.workers as f64;
-    for (query, _) in QUERIES.iter().filter(|(q, _)| freshet.first().is_some_and(|t| t.contains_key(*q))) {
-        let query = *query;
-        let rates: Vec<f64> = freshet.iter().filter_map(|t| t.get(query)).map(|(s, _)| per_worker(*s)).collect();
-        let rows = freshet.first().and_then(|t| t.get(query)).map_or(0, |(_, rows)| *rows);
+    for (query, ours) in QUERIES.iter().filter_map(|(q, _)| freshet.get(*q).map(|t| (*q, t))) {
+        let rates: Vec<f64> = ours.iter().map(|(s, _)| per_worker(*s)).collect();
+        let rows = ours.first().map_or(0, |(_, rows)| *rows);
         let note = format!("{} events -> {rows} rows, / {} workers", plan.nexmark_events, plan.workers);
         summary.add(&format!("nexmark_{query}_events_per_s"), median(&rates).unwrap_or(f64::NAN), Target::None, note);
-        if peer.is_empty() {
-            continue;
-        }
+        let Some(theirs) = peer.get(query) else { continue };
         let mut pairs = Vec::new();
-        for (ours, theirs) in freshet.iter().zip(peer) {
-            let (Some((s1, r1)), Some((s2, r2))) = (ours.get(query), theirs.get(query)) else { continue };
+        for ((s1, r1), (s2, r2)) in ours.iter().zip(theirs) {
             if r1 != r2 {
                 return Err(BenchError::Parse {
                     what: format!("nexmark {query}"),
@@ -128,27 +136,22 @@ fn report(plan: &Plan, freshet: &[Timings], peer: &[Timings], summary: &mut Summ
             &format!("nexmark_{query}_vs_dbsp"),
             median_ratio(&pairs).unwrap_or(f64::NAN),
             Target::AtLeast(1.0),
-            format!("dbsp {peer_rate:.0} events/s/worker, same events and row count"),
+            format!("dbsp {peer_rate:.0} events/s/worker, same events and row count; median of {} pairs", pairs.len()),
         );
     }
     Ok(())
 }
 
-/// Builds each chosen query's view (all when `chosen` is empty), waits until it answers over every
-/// event, and drops it.
-async fn time_views(client: &Client, run: u32, chosen: &[String]) -> Result<Timings> {
-    let mut timings = Timings::new();
-    for (query, sql) in QUERIES.iter().filter(|(q, _)| chosen.is_empty() || chosen.iter().any(|c| c == q)) {
-        let view = format!("nexmark_{query}_{run}");
-        let started = Instant::now();
-        execute(client, &format!("CREATE MATERIALIZED VIEW {view} AS {sql}")).await?;
-        // A read sees every acknowledged write, so it waits until the view has processed all events.
-        let rows = scalar_i64(client, &format!("SELECT count(*) FROM {view}")).await?;
-        let seconds = started.elapsed().as_secs_f64();
-        execute(client, &format!("DROP MATERIALIZED VIEW {view}")).await?;
-        timings.insert(query.to_string(), (seconds, rows));
-    }
-    Ok(timings)
+/// Builds `query`'s view, waits until it answers over every event, and drops it.
+async fn time_view(client: &Client, query: &str, sql: &str, label: &str) -> Result<Timing> {
+    let view = format!("nexmark_{query}_{label}");
+    let started = Instant::now();
+    execute(client, &format!("CREATE MATERIALIZED VIEW {view} AS {sql}")).await?;
+    // A read sees every acknowledged write, so it waits until the view has processed all events.
+    let rows = scalar_i64(client, &format!("SELECT count(*) FROM {view}")).await?;
+    let seconds = started.elapsed().as_secs_f64();
+    execute(client, &format!("DROP MATERIALIZED VIEW {view}")).await?;
+    Ok((seconds, rows))
 }
 
 fn quote(text: &str) -> String {
@@ -215,28 +218,63 @@ fn build_peer() -> Result<PathBuf> {
     Ok(target.join("release").join("freshet-bench-dbsp"))
 }
 
-fn run_peer(bin: &PathBuf, events: u64, workers: usize) -> Result<Timings> {
-    let mut command = Command::new(bin);
-    command.args(["--events", &events.to_string(), "--workers", &workers.to_string()]);
-    let out = procs::run(&mut command, "freshet-bench-dbsp")?;
-    parse_peer(&out)
+/// The dbsp peer, running: it generated the events once and times one query per request.
+struct Peer {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
 }
 
-/// The peer's JSON lines: `{"query": "q0", "seconds": 0.4, "rows": 920000}`.
-fn parse_peer(out: &str) -> Result<Timings> {
+impl Peer {
+    fn start(bin: &Path, events: u64, workers: usize) -> Result<Peer> {
+        let mut child = Command::new(bin)
+            .args(["--events", &events.to_string(), "--workers", &workers.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| BenchError::io("start freshet-bench-dbsp", e))?;
+        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+            return Err(BenchError::Setup("freshet-bench-dbsp has no stdin or stdout pipe".into()));
+        };
+        Ok(Peer { child, stdin, stdout: BufReader::new(stdout) })
+    }
+
+    /// Runs `query` on the peer and waits for its timing (the benchmark does nothing meanwhile).
+    fn time(&mut self, query: &str) -> Result<Timing> {
+        let io = |e| BenchError::io(format!("ask freshet-bench-dbsp for {query}"), e);
+        writeln!(self.stdin, "{query}").and_then(|()| self.stdin.flush()).map_err(io)?;
+        let mut line = String::new();
+        let read = tokio::task::block_in_place(|| self.stdout.read_line(&mut line)).map_err(io)?;
+        if read == 0 {
+            return Err(BenchError::Setup(format!("freshet-bench-dbsp exited before answering {query}")));
+        }
+        let (answered, timing) = parse_peer_line(&line)?;
+        if answered != query {
+            return Err(BenchError::Parse {
+                what: "dbsp peer output".into(),
+                detail: format!("{answered} for {query}"),
+            });
+        }
+        Ok(timing)
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One line of the peer's output: `{"query": "q0", "seconds": 0.4, "rows": 920000}`.
+fn parse_peer_line(line: &str) -> Result<(String, Timing)> {
     let bad = |detail: String| BenchError::Parse { what: "dbsp peer output".into(), detail };
-    let mut timings = Timings::new();
-    for line in out.lines().filter(|l| !l.trim().is_empty()) {
-        let value: serde_json::Value = serde_json::from_str(line).map_err(|e| bad(format!("{e}: {line}")))?;
-        let query = value["query"].as_str().ok_or_else(|| bad(format!("no query in {line}")))?;
-        let seconds = value["seconds"].as_f64().ok_or_else(|| bad(format!("no seconds in {line}")))?;
-        let rows = value["rows"].as_i64().ok_or_else(|| bad(format!("no rows in {line}")))?;
-        timings.insert(query.to_string(), (seconds, rows));
-    }
-    if let Some((missing, _)) = QUERIES.iter().find(|(q, _)| !timings.contains_key(*q)) {
-        return Err(bad(format!("no figure for {missing}")));
-    }
-    Ok(timings)
+    let value: serde_json::Value = serde_json::from_str(line).map_err(|e| bad(format!("{e}: {line}")))?;
+    let query = value["query"].as_str().ok_or_else(|| bad(format!("no query in {line}")))?;
+    let seconds = value["seconds"].as_f64().ok_or_else(|| bad(format!("no seconds in {line}")))?;
+    let rows = value["rows"].as_i64().ok_or_else(|| bad(format!("no rows in {line}")))?;
+    Ok((query.to_string(), (seconds, rows)))
 }
 
 #[cfg(test)]
@@ -253,12 +291,11 @@ mod tests {
     }
 
     #[test]
-    fn peer_output_parses_and_must_cover_every_query() {
-        let lines: String =
-            QUERIES.iter().map(|(q, _)| format!("{{\"query\": \"{q}\", \"seconds\": 0.5, \"rows\": 7}}\n")).collect();
-        let timings = parse_peer(&lines).unwrap();
-        assert_eq!(timings["q5"], (0.5, 7));
-        assert!(parse_peer(lines.lines().next().unwrap()).is_err());
+    fn peer_lines_parse_and_must_be_complete() {
+        let line = "{\"query\": \"q5\", \"seconds\": 0.5, \"rows\": 7}\n";
+        assert_eq!(parse_peer_line(line).unwrap(), ("q5".to_string(), (0.5, 7)));
+        assert!(parse_peer_line("{\"query\": \"q5\", \"seconds\": 0.5}").is_err());
+        assert!(parse_peer_line("q5 0.5 7").is_err());
     }
 
     #[test]

@@ -1,14 +1,19 @@
 //! `freshet-bench-dbsp`: Nexmark q0, q1, q2, q3, q4, q5, q7 and q8 written directly against dbsp,
 //! over the same deterministic events (the `nexmark` crate's generator, base time 0) that
-//! freshet-bench loads into Freshet. Each query gets a fresh circuit; every event is pushed, one
+//! freshet-bench loads into Freshet. The events are generated once; then each query name read from
+//! stdin (one per line, until end of input) gets a fresh circuit, every event is pushed, one
 //! transaction processes them, and the time of that transaction is reported with the number of
-//! result rows, so freshet-bench can check that both engines computed the same result.
+//! result rows, so freshet-bench can check that both engines computed the same result. Taking
+//! queries one at a time lets freshet-bench interleave them with Freshet's own, so that each pair
+//! of figures is measured moments apart on a noisy machine.
 //!
 //! The queries compute every window, as the SQL versions do (Feldera's own Rust versions keep only
 //! the current window behind a watermark, which is a different and cheaper computation).
 //!
-//! Output: one JSON object per line, `{"query": "q0", "seconds": 0.41, "rows": 920000}`.
+//! Output: one JSON object per query, on its own line and flushed at once:
+//! `{"query": "q0", "seconds": 0.41, "rows": 920000}`.
 
+use std::io::{BufRead, Write};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
@@ -34,9 +39,6 @@ struct Args {
     /// dbsp worker threads.
     #[arg(long, default_value_t = 2)]
     workers: usize,
-    /// Queries to run, comma-separated; default all.
-    #[arg(long, value_delimiter = ',')]
-    only: Vec<String>,
 }
 
 /// person(id, name, city, state, date_time)
@@ -156,7 +158,7 @@ fn run_query(name: &str, workers: usize, events: &Events) -> Result<(f64, i64)> 
                     let sellers = auctions
                         .map(|Tup5(_, seller, _, dt, _)| Tup2(*seller, dt / 10000 * 10000))
                         .distinct()
-                        .map_index(|key| (key.clone(), ()));
+                        .map_index(|key| (*key, ()));
                     Box::new(
                         new_people
                             .join(&sellers, |Tup2(id, window), name, ()| Tup3(*id, name.clone(), *window))
@@ -175,7 +177,7 @@ fn run_query(name: &str, workers: usize, events: &Events) -> Result<(f64, i64)> 
         _ => (false, false, true),
     };
     let mut people: Vec<_> = events.people.iter().filter(|_| reads_people).map(|p| Tup2(p.clone(), 1)).collect();
-    let mut auctions: Vec<_> = events.auctions.iter().filter(|_| reads_auctions).map(|a| Tup2(a.clone(), 1)).collect();
+    let mut auctions: Vec<_> = events.auctions.iter().filter(|_| reads_auctions).map(|a| Tup2(*a, 1)).collect();
     let mut bids: Vec<_> = events.bids.iter().filter(|_| reads_bids).map(|b| Tup2(b.clone(), 1)).collect();
     let started = Instant::now();
     inputs.0.append(&mut people);
@@ -192,13 +194,20 @@ const QUERIES: [&str; 8] = ["q0", "q1", "q2", "q3", "q4", "q5", "q7", "q8"];
 
 fn main() -> Result<()> {
     let args = Args::parse();
-    if let Some(unknown) = args.only.iter().find(|q| !QUERIES.contains(&q.as_str())) {
-        bail!("unknown query {unknown}; known: {}", QUERIES.join(", "));
-    }
     let events = generate(args.events);
-    for query in QUERIES.iter().filter(|q| args.only.is_empty() || args.only.iter().any(|o| o == *q)) {
+    let mut out = std::io::stdout().lock();
+    for line in std::io::stdin().lock().lines() {
+        let line = line.context("reading a query name from stdin")?;
+        let query = line.trim();
+        if query.is_empty() {
+            continue;
+        }
+        if !QUERIES.contains(&query) {
+            bail!("unknown query {query}; known: {}", QUERIES.join(", "));
+        }
         let (seconds, rows) = run_query(query, args.workers, &events)?;
-        println!("{}", serde_json::json!({ "query": query, "seconds": seconds, "rows": rows }));
+        writeln!(out, "{}", serde_json::json!({ "query": query, "seconds": seconds, "rows": rows }))?;
+        out.flush()?;
     }
     Ok(())
 }
