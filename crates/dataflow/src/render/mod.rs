@@ -307,6 +307,9 @@ pub fn partition<'s>(
 
 /// Evaluates key expressions; `None` when any key is NULL (SQL equality never matches NULL).
 pub fn eval_key(keys: &Scalars, row: &Row) -> Result<Option<Key>, DataflowError> {
+    if let Some(columns) = keys.columns() {
+        return key_of_columns(row, columns);
+    }
     let mut values = keys.eval(row.datums());
     // The usual one- and two-column keys are built without a row when they are bigints.
     match keys.len() {
@@ -339,12 +342,72 @@ pub fn eval_key(keys: &Scalars, row: &Row) -> Result<Option<Key>, DataflowError>
     Ok(Some(Key::from_datums(datums)))
 }
 
+/// `eval_key` of keys that read `columns` as they are: the datums are read in place, and only a
+/// key that is not one or two bigints copies them.
+fn key_of_columns(row: &Row, columns: &[usize]) -> Result<Option<Key>, DataflowError> {
+    let datum = |column: usize| {
+        row.get(column).ok_or_else(|| {
+            let message = format!("column {column} out of range for row of {}", row.len());
+            DataflowError::Eval(EvalError::Internal(message))
+        })
+    };
+    // As in `eval_key`, a NULL ends the key before the next column is read.
+    let mut datums = Row::with_capacity(columns.len());
+    for &column in columns {
+        let value = datum(column)?;
+        if value.is_null() {
+            return Ok(None);
+        }
+        if columns.len() > 2 {
+            datums.push(value.clone());
+        }
+    }
+    Ok(Some(match columns {
+        [a] => match datum(*a)? {
+            Datum::Int64(value) => Key::Int(*value),
+            other => Key::Row(Row::new(vec![other.clone()])),
+        },
+        [a, b] => match (datum(*a)?, datum(*b)?) {
+            (Datum::Int64(a), Datum::Int64(b)) => Key::Int2(*a, *b),
+            (a, b) => Key::Row(Row::new(vec![a.clone(), b.clone()])),
+        },
+        _ => Key::from_datums(datums),
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn ints(values: &[i64]) -> Row {
         values.iter().map(|v| Datum::Int64(*v)).collect()
+    }
+
+    #[test]
+    fn column_keys_read_in_place_are_the_evaluated_keys() {
+        let rows = [
+            ints(&[1, 2, 3]),
+            Row::new(vec![Datum::Int64(1), Datum::Text("a".into()), Datum::Int32(3)]),
+            Row::new(vec![Datum::Null, Datum::Int64(2), Datum::Int64(3)]),
+            Row::new(vec![Datum::Int64(1), Datum::Int64(2), Datum::Null]),
+        ];
+        let column_lists: [&[usize]; 6] = [&[0], &[1], &[2, 0], &[1, 2], &[0, 1, 2], &[]];
+        // `Call` wraps a column so that the key is evaluated, not read in place.
+        let evaluated = |c: usize| ScalarExpr::CallVariadic {
+            func: freshet_expr::func::VariadicFunc::Coalesce,
+            exprs: vec![ScalarExpr::Column(c)],
+        };
+        for columns in column_lists {
+            let read = Scalars::new(&columns.iter().map(|c| ScalarExpr::Column(*c)).collect::<Vec<_>>());
+            let computed = Scalars::new(&columns.iter().map(|c| evaluated(*c)).collect::<Vec<_>>());
+            assert!(read.columns().is_some());
+            assert_eq!(computed.columns().is_some(), columns.is_empty());
+            for row in &rows {
+                assert_eq!(eval_key(&read, row).unwrap(), eval_key(&computed, row).unwrap(), "{columns:?} of {row:?}");
+            }
+        }
+        let beyond = Scalars::new(&[ScalarExpr::Column(5)]);
+        assert!(eval_key(&beyond, &ints(&[1])).is_err());
     }
 
     #[test]

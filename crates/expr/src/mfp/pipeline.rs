@@ -204,11 +204,26 @@ impl RowPipeline {
 #[derive(Clone, Debug)]
 pub struct Scalars {
     exprs: Vec<(ScalarExpr, Option<Fast>)>,
+    /// The columns read, when every expression reads a column as it is (most join keys).
+    columns: Option<Vec<usize>>,
 }
 
 impl Scalars {
     pub fn new(exprs: &[ScalarExpr]) -> Scalars {
-        Scalars { exprs: exprs.iter().map(|e| (e.clone(), Fast::compile(e))).collect() }
+        let columns = exprs
+            .iter()
+            .map(|e| match e {
+                ScalarExpr::Column(column) => Some(*column),
+                _ => None,
+            })
+            .collect();
+        Scalars { exprs: exprs.iter().map(|e| (e.clone(), Fast::compile(e))).collect(), columns }
+    }
+
+    /// The columns the expressions read, when each is a column as it is: the caller can read the
+    /// datums in place instead of evaluating copies of them.
+    pub fn columns(&self) -> Option<&[usize]> {
+        self.columns.as_deref()
     }
 
     pub fn len(&self) -> usize {
