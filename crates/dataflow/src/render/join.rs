@@ -38,8 +38,8 @@ pub struct JoinSpec {
     pub right_thinning: Thinning,
 }
 
-type Keyed<'s> = VecCollection<'s, Timestamp, (Key, Row), Diff>;
-type ByKey<'s> = Arranged<'s, TraceAgent<ValSpine<Key, Row, Timestamp, Diff>>>;
+pub(super) type Keyed<'s> = VecCollection<'s, Timestamp, (Key, Row), Diff>;
+pub(super) type ByKey<'s> = Arranged<'s, TraceAgent<ValSpine<Key, Row, Timestamp, Diff>>>;
 
 /// One input of a join.
 pub struct JoinInput<'s> {
@@ -135,7 +135,7 @@ fn matched_row(
 fn arranged<'s>(input: &JoinInput<'s>, keys: Vec<ScalarExpr>, thinning: Thinning) -> (ByKey<'s>, ErrCollection<'s>) {
     let (keyed, key_err) = keyed(input.rendered.ok.clone(), keys, thinning);
     let arranged =
-        if input.distinct { super::reduce::distinct_by_key(keyed) } else { arrange_by_key(keyed, "ArrangeByKey") };
+        if input.distinct { super::distinct::distinct_by_key(keyed) } else { arrange_by_key(keyed, "ArrangeByKey") };
     (arranged, key_err)
 }
 

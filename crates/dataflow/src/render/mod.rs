@@ -14,6 +14,7 @@
 
 mod accumulate;
 pub(crate) mod batcher;
+mod distinct;
 mod flat_map;
 mod fork;
 mod join;

@@ -6,7 +6,6 @@
 
 use std::cmp::Ordering;
 
-use differential_dataflow::operators::arrange::{Arranged, TraceAgent};
 use differential_dataflow::trace::implementations::{KeyBuilder, KeySpine, ValBuilder, ValSpine};
 use differential_dataflow::{ExchangeData, VecCollection};
 use freshet_expr::agg::aggregate_group;
@@ -74,20 +73,6 @@ pub fn threshold<'s>(
             },
         )
         .as_collection(|row, _| row.with_datums(|datums| datums.iter().cloned().collect()))
-}
-
-/// Each distinct `(key, row)` pair of `keyed` once, arranged by key (as `threshold` with a count of
-/// one, but keyed for a join that reads the arrangement directly).
-pub fn distinct_by_key(keyed: Keyed<'_>) -> Arranged<'_, TraceAgent<ValSpine<Key, Row, Timestamp, Diff>>> {
-    arrange_by_key(keyed, "Arrange: Distinct")
-        .reduce_abelian::<_, ValBuilder<Key, Row, Timestamp, Diff>, ValSpine<Key, Row, Timestamp, Diff>, _, _>(
-            "Distinct",
-            |_key, rows, out| out.extend(rows.iter().map(|(row, _count)| ((*row).clone(), 1))),
-            |buffer, key, updates| {
-                buffer.clear();
-                buffer.extend(updates.drain(..).map(|(row, time, diff)| ((key.clone(), row), time, diff)));
-            },
-        )
 }
 
 /// Which rows of each group a `TopK` keeps.
