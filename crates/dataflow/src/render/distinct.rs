@@ -1,16 +1,19 @@
-//! `distinct_by_key`: the DISTINCT that a join reads, by counting.
+//! DISTINCT and thresholds by counting: `distinct_by_key` (the DISTINCT that a join reads) and
+//! `threshold`.
 //!
-//! Times are totally ordered, so whether a row is present after a time depends only on its total
-//! multiplicity through that time. Each worker keeps the current multiplicity of every row it
-//! owns, and when its input frontier passes a time it adds that time's updates and sends a row's
-//! insertion or deletion only when the row appears or disappears. Differential's `reduce`, which
-//! this replaces here, replays each changed key's history of input and output, as partially
-//! ordered times need: over Nexmark q8's 60,000 auctions that replay was a quarter of the query.
-//! The counts take the place of the reduce's input arrangement; the output is arranged by key for
-//! the join. This module must not evaluate keys or rows.
+//! Times are totally ordered, so a row's multiplicity in the output after a time depends only on
+//! its total multiplicity through that time. Each worker keeps the current multiplicity of every
+//! row it owns, and when its input frontier passes a time it adds that time's updates and sends a
+//! row's change only when its thresholded multiplicity changes (for DISTINCT: when it appears or
+//! disappears). Differential's `reduce`, which this replaces, arranges its input and replays each
+//! changed key's history of input and output, as partially ordered times need: over Nexmark q8's
+//! 60,000 auctions that replay was a quarter of the query. The counts take the place of the
+//! reduce's input arrangement and output trace. This module must not evaluate keys or rows.
+
+use std::hash::Hash;
 
 use differential_dataflow::hashable::Hashable;
-use differential_dataflow::AsCollection;
+use differential_dataflow::{AsCollection, ExchangeData, VecCollection};
 use freshet_repr::{Diff, Row, Timestamp};
 use hashbrown::hash_map::Entry;
 use hashbrown::HashMap;
@@ -24,18 +27,45 @@ use super::batcher::arrange_by_key;
 use super::join::{ByKey, Keyed};
 use super::Key;
 
-type Update = ((Key, Row), Timestamp, Diff);
-
-/// Each `(key, row)` pair of `keyed` whose multiplicity is not zero, once, arranged by key (as
-/// `threshold` with a count of one).
+/// Each `(key, row)` pair of `keyed` whose multiplicity is not zero, once, arranged by key.
 pub fn distinct_by_key(keyed: Keyed<'_>) -> ByKey<'_> {
     // Rows go to the worker their key's arrangement lives on, so the arrangement moves none.
-    let exchange = Exchange::new(|update: &Update| (update.0).0.hashed());
-    let changes = keyed.inner.unary_frontier::<CapacityContainerBuilder<Vec<Update>>, _, _, _>(
+    let changes = count(keyed, "Distinct", |(key, _): &(Key, Row)| key.hashed(), present);
+    arrange_by_key(changes, "Arrange: Distinct")
+}
+
+/// Each row of `rows` with the multiplicity `thresh` makes of its multiplicity.
+pub fn threshold<'s>(
+    rows: VecCollection<'s, Timestamp, Row, Diff>,
+    name: &str,
+    thresh: impl Fn(Diff) -> Diff + 'static,
+) -> VecCollection<'s, Timestamp, Row, Diff> {
+    // Held as `Key`s, rows of one or two bigints take no heap block while they are counted.
+    count(rows.map(Key::from_datums), name, Key::hashed, thresh).map(Key::into_row)
+}
+
+/// DISTINCT's threshold: once if present at all.
+pub fn present(count: Diff) -> Diff {
+    Diff::from(count != 0)
+}
+
+/// The changes of `thresh` of each datum's multiplicity in `input`, as the frontier passes their
+/// times; `route` places each datum on a worker.
+fn count<'s, D>(
+    input: VecCollection<'s, Timestamp, D, Diff>,
+    name: &str,
+    route: impl Fn(&D) -> u64 + 'static,
+    thresh: impl Fn(Diff) -> Diff + 'static,
+) -> VecCollection<'s, Timestamp, D, Diff>
+where
+    D: ExchangeData + Hash,
+{
+    let exchange = Exchange::new(move |update: &(D, Timestamp, Diff)| route(&update.0));
+    let changes = input.inner.unary_frontier::<CapacityContainerBuilder<Vec<(D, Timestamp, Diff)>>, _, _, _>(
         exchange,
-        "Distinct",
-        |_capability, _info| {
-            let mut state = Counts::default();
+        name,
+        move |_capability, _info| {
+            let mut state = Counts::new(thresh);
             move |(input, frontier), output| {
                 input.for_each_stamp(|capability, containers| {
                     for container in containers {
@@ -47,17 +77,12 @@ pub fn distinct_by_key(keyed: Keyed<'_>) -> ByKey<'_> {
                     }
                 });
                 let Some(held) = state.held.take() else { return };
-                let mut changes = state.release(frontier.frontier()).into_iter().peekable();
-                while let Some(first) = changes.next() {
+                state.release(frontier.frontier(), |time, changes| {
                     // An update is never earlier than its container's capability.
-                    let time = first.1;
                     let capability = held.delayed(&time.max(*held.time()));
-                    let mut session = output.session(&capability);
-                    session.give(first);
-                    while let Some(next) = changes.next_if(|(_, next, _)| *next == time) {
-                        session.give(next);
-                    }
-                }
+                    output.session(&capability).give_container(changes);
+                    changes.clear();
+                });
                 state.held = state.pending.iter().map(|(_, time, _)| *time).min().map(|least| {
                     let at = least.max(*held.time());
                     held.delayed(&at)
@@ -65,51 +90,89 @@ pub fn distinct_by_key(keyed: Keyed<'_>) -> ByKey<'_> {
             }
         },
     );
-    arrange_by_key(changes.as_collection(), "Arrange: Distinct")
+    changes.as_collection()
 }
 
-/// One worker's rows and their multiplicities.
-#[derive(Default)]
-struct Counts {
-    /// The multiplicity of every row with one not zero, through the released times.
-    counts: HashMap<(Key, Row), Diff, foldhash::fast::RandomState>,
+/// Changes sent in one container: a view's first time changes every row at once, and collecting
+/// them all before sending would hold a second copy of the rows.
+const SEND_AT_ONCE: usize = 1024;
+
+/// One worker's data and their multiplicities.
+struct Counts<D, F> {
+    /// The multiplicity of every datum with one not zero, through the released times.
+    counts: HashMap<D, Diff, foldhash::fast::RandomState>,
     /// Updates at times the frontier has not passed.
-    pending: Vec<Update>,
+    pending: Vec<(D, Timestamp, Diff)>,
     /// A capability for the earliest pending time.
     held: Option<Capability<Timestamp>>,
+    thresh: F,
 }
 
-impl Counts {
-    /// Adds the updates at times before `frontier`, in time order; returns the rows that appeared
-    /// or disappeared, in time order.
-    fn release(&mut self, frontier: AntichainRef<'_, Timestamp>) -> Vec<Update> {
-        let (mut ready, waiting): (Vec<Update>, Vec<Update>) =
-            std::mem::take(&mut self.pending).into_iter().partition(|(_, time, _)| !frontier.less_equal(time));
-        self.pending = waiting;
-        ready.sort_by_key(|(_, time, _)| *time);
-        let mut changes = Vec::new();
-        for (data, time, diff) in ready {
-            self.add(data, time, diff, &mut changes);
-        }
-        changes
+impl<D: Hash + Eq + Clone, F: Fn(Diff) -> Diff> Counts<D, F> {
+    fn new(thresh: F) -> Self {
+        Counts { counts: HashMap::default(), pending: Vec::new(), held: None, thresh }
     }
 
-    /// Adds `diff` copies of `data` at `time`; the row's appearance or disappearance goes to
+    /// Adds the updates at times before `frontier`, in time order, and hands `send` the changes
+    /// of the thresholded multiplicities, a time and at most `SEND_AT_ONCE` of them at a time.
+    fn release(
+        &mut self,
+        frontier: AntichainRef<'_, Timestamp>,
+        mut send: impl FnMut(Timestamp, &mut Vec<(D, Timestamp, Diff)>),
+    ) {
+        let mut ready = if self.pending.iter().all(|(_, time, _)| !frontier.less_equal(time)) {
+            std::mem::take(&mut self.pending)
+        } else {
+            let (ready, waiting) =
+                std::mem::take(&mut self.pending).into_iter().partition(|(_, time, _)| !frontier.less_equal(time));
+            self.pending = waiting;
+            ready
+        };
+        ready.sort_by_key(|(_, time, _)| *time);
+        let mut changes = Vec::new();
+        let mut updates = ready.into_iter().peekable();
+        while let Some((_, time, _)) = updates.peek() {
+            let time = *time;
+            while let Some((data, _, diff)) = updates.next_if(|(_, next, _)| *next == time) {
+                self.add(data, time, diff, &mut changes);
+                if changes.len() >= SEND_AT_ONCE {
+                    send(time, &mut changes);
+                }
+            }
+            if !changes.is_empty() {
+                send(time, &mut changes);
+            }
+        }
+    }
+
+    /// Adds `diff` copies of `data` at `time`; a change of its thresholded multiplicity goes to
     /// `changes`.
-    fn add(&mut self, data: (Key, Row), time: Timestamp, diff: Diff, changes: &mut Vec<Update>) {
+    fn add(&mut self, data: D, time: Timestamp, diff: Diff, changes: &mut Vec<(D, Timestamp, Diff)>) {
         if diff == 0 {
             return;
         }
         match self.counts.entry(data) {
             Entry::Occupied(mut held) => {
-                *held.get_mut() += diff;
-                if *held.get() == 0 {
+                let before = *held.get();
+                let after = before + diff;
+                let change = (self.thresh)(after) - (self.thresh)(before);
+                if after == 0 {
                     let (data, _) = held.remove_entry();
-                    changes.push((data, time, -1));
+                    if change != 0 {
+                        changes.push((data, time, change));
+                    }
+                } else {
+                    *held.get_mut() = after;
+                    if change != 0 {
+                        changes.push((held.key().clone(), time, change));
+                    }
                 }
             }
             Entry::Vacant(vacant) => {
-                changes.push((vacant.key().clone(), time, 1));
+                let change = (self.thresh)(diff) - (self.thresh)(0);
+                if change != 0 {
+                    changes.push((vacant.key().clone(), time, change));
+                }
                 vacant.insert(diff);
             }
         }
@@ -126,9 +189,15 @@ mod tests {
         (Key::Int(id), Row::new(vec![Datum::Text(format!("r{id}"))]))
     }
 
-    fn release(counts: &mut Counts, updates: &[(i64, Timestamp, Diff)], frontier: Timestamp) -> Vec<(i64, u64, i64)> {
+    type Distinct = Counts<(Key, Row), fn(Diff) -> Diff>;
+
+    fn release(counts: &mut Distinct, updates: &[(i64, Timestamp, Diff)], frontier: Timestamp) -> Vec<(i64, u64, i64)> {
         counts.pending.extend(updates.iter().map(|(id, time, diff)| (data(*id), *time, *diff)));
-        let changes = counts.release(Antichain::from_elem(frontier).borrow());
+        let mut changes = Vec::new();
+        counts.release(Antichain::from_elem(frontier).borrow(), |time, sent| {
+            assert!(sent.iter().all(|(_, at, _)| *at == time));
+            changes.append(sent);
+        });
         changes
             .into_iter()
             .map(|((key, _), time, diff)| (key.with_datums(|d| d[0].clone()), time, diff))
@@ -141,7 +210,7 @@ mod tests {
 
     #[test]
     fn rows_change_only_when_they_appear_or_disappear() {
-        let mut counts = Counts::default();
+        let mut counts: Distinct = Counts::new(present);
         // Two copies of 1 and one of 2 at time 1; one copy of 1 leaves at 2; 3 comes and goes at 3.
         let updates = [(1, 1, 1), (2, 1, 1), (1, 1, 1), (1, 2, -1), (3, 3, 1), (3, 3, -1)];
         assert_eq!(release(&mut counts, &updates, 3), vec![(1, 1, 1), (2, 1, 1)]);
@@ -151,5 +220,29 @@ mod tests {
         assert_eq!(release(&mut counts, &[(1, 5, -1), (2, 6, 3), (2, 7, -3)], 10), vec![(1, 5, -1)]);
         assert_eq!(release(&mut counts, &[(2, 8, -1)], 10), vec![(2, 8, -1)]);
         assert!(counts.counts.is_empty() && counts.pending.is_empty());
+    }
+
+    #[test]
+    fn a_threshold_sends_its_multiplicity_changes() {
+        let mut counts = Counts::new(|count: Diff| count.max(0));
+        counts.pending.extend([(1, 1, 2), (1, 2, -3), (1, 3, 2), (2, 3, -1)]);
+        let mut changes = Vec::new();
+        counts.release(Antichain::from_elem(4).borrow(), |_, sent| changes.append(sent));
+        assert_eq!(changes, vec![(1, 1, 2), (1, 2, -2), (1, 3, 1)]);
+        assert_eq!(counts.counts.get(&2), Some(&-1));
+    }
+
+    #[test]
+    fn many_changes_of_one_time_leave_in_bounded_containers() {
+        let mut counts: Distinct = Counts::new(present);
+        let updates: Vec<_> = (0..2500).map(|id| (id, 7, 1)).collect();
+        let mut sizes = Vec::new();
+        counts.pending.extend(updates.iter().map(|(id, time, diff)| (data(*id), *time, *diff)));
+        counts.release(Antichain::from_elem(8).borrow(), |time, sent| {
+            assert_eq!(time, 7);
+            sizes.push(sent.len());
+            sent.clear();
+        });
+        assert_eq!(sizes, vec![SEND_AT_ONCE, SEND_AT_ONCE, 2500 - 2 * SEND_AT_ONCE]);
     }
 }

@@ -155,7 +155,7 @@ fn keyed<'s>(ok: OkCollection<'s>, keys: Vec<ScalarExpr>, thinning: Thinning) ->
 
 /// The rows of `input` that do not occur in `matched` (each input copy is kept or dropped whole).
 fn unmatched<'s>(input: OkCollection<'s>, matched: OkCollection<'s>) -> OkCollection<'s> {
-    let matched = super::reduce::threshold(matched, "Distinct", |_count| 1);
+    let matched = super::distinct::threshold(matched, "Distinct", super::distinct::present);
     let kept = input.clone().map(|row| (row, ())).semijoin(matched).map(|(row, ())| row);
     input.concat(kept.negate())
 }

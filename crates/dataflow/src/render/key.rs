@@ -1,4 +1,4 @@
-//! `Key`: what the arrangements of joins, grouped aggregates, rankings and DISTINCT are keyed by.
+//! `Key`: what the arrangements of joins, grouped aggregates and rankings are keyed by.
 //!
 //! Most such keys are one or two bigints: an id, a window start, an id and a window. As a `Row`,
 //! each was a heap block per update, built on one worker, carried to the other by the exchange,
@@ -73,6 +73,15 @@ impl Key {
         Key::Row(columns.iter().map(|&c| row.get(c).cloned().unwrap_or(Datum::Null)).collect())
     }
 
+    /// The key's datums as a row (a `Row` key's own row, moved).
+    pub fn into_row(self) -> Row {
+        match self {
+            Key::Int(value) => Row::new(vec![Datum::Int64(value)]),
+            Key::Int2(a, b) => Row::new(vec![Datum::Int64(a), Datum::Int64(b)]),
+            Key::Row(row) => row,
+        }
+    }
+
     /// Calls `f` with the key's datums.
     #[inline]
     pub fn with_datums<T>(&self, f: impl FnOnce(&[Datum]) -> T) -> T {
@@ -112,6 +121,7 @@ mod tests {
         assert_eq!((split, rest), (key.clone(), row(vec![Datum::Text("x".into())])));
         assert_eq!(Key::project(&row(vec![Datum::Null, Datum::Int64(7)]), &[1]), key);
         assert_eq!(key.with_datums(|d| d.to_vec()), vec![Datum::Int64(7)]);
+        assert_eq!(key.into_row(), row(vec![Datum::Int64(7)]));
     }
 
     #[test]
@@ -123,6 +133,7 @@ mod tests {
         assert_eq!((split, rest), (key.clone(), row(vec![Datum::Bool(true)])));
         assert_eq!(Key::project(&row(vec![Datum::Int64(2), Datum::Null, Datum::Int64(1)]), &[2, 0]), key);
         assert_eq!(key.with_datums(|d| Row::new(d.to_vec())), pair);
+        assert_eq!(key.into_row(), pair);
     }
 
     #[test]

@@ -113,7 +113,7 @@ impl<'s> RenderContext<'s> {
             }
             RelationExpr::Distinct { input } => {
                 let input = self.render(input);
-                Rendered { ok: reduce::threshold(input.ok, "Distinct", |_count| 1), err: input.err }
+                Rendered { ok: distinct::threshold(input.ok, "Distinct", distinct::present), err: input.err }
             }
             RelationExpr::Union { inputs } => self.render_union(inputs),
             RelationExpr::Negate { input } => {
@@ -122,7 +122,7 @@ impl<'s> RenderContext<'s> {
             }
             RelationExpr::Threshold { input } => {
                 let input = self.render(input);
-                let ok = reduce::threshold(input.ok, "Threshold", |count| (*count).max(0));
+                let ok = distinct::threshold(input.ok, "Threshold", |count| count.max(0));
                 Rendered { ok, err: input.err }
             }
         }

@@ -6,14 +6,14 @@
 
 use std::cmp::Ordering;
 
-use differential_dataflow::trace::implementations::{KeyBuilder, KeySpine, ValBuilder, ValSpine};
+use differential_dataflow::trace::implementations::{ValBuilder, ValSpine};
 use differential_dataflow::{ExchangeData, VecCollection};
 use freshet_expr::agg::aggregate_group;
 use freshet_expr::relation::ColumnOrder;
 use freshet_expr::AggregateFunc;
 use freshet_repr::{DataflowError, Datum, Diff, Row, Timestamp};
 
-use super::batcher::{arrange_by_key, arrange_by_self};
+use super::batcher::arrange_by_key;
 use super::{fork_collection, Key, Rendered};
 
 type Keyed<'s> = VecCollection<'s, Timestamp, (Key, Row), Diff>;
@@ -53,26 +53,6 @@ fn reduce<'s, V: ExchangeData>(
             },
         )
         .as_collection(|key, value| (key.clone(), value.clone()))
-}
-
-/// Each distinct row of `rows` with the multiplicity `thresh` gives its count (differential's
-/// `threshold`, over an arrangement made by a `SortBatcher`). Rows are arranged as `Key`s, so
-/// rows of one or two bigints take no heap block while they are held.
-pub fn threshold<'s>(
-    rows: VecCollection<'s, Timestamp, Row, Diff>,
-    name: &str,
-    mut thresh: impl FnMut(&Diff) -> Diff + 'static,
-) -> VecCollection<'s, Timestamp, Row, Diff> {
-    arrange_by_self(rows.map(Key::from_datums), &format!("Arrange: {name}"))
-        .reduce_abelian::<_, KeyBuilder<Key, Timestamp, Diff>, KeySpine<Key, Timestamp, Diff>, _, _>(
-            name,
-            move |_row, counts, out| out.push(((), thresh(&counts[0].1))),
-            |buffer, row, updates| {
-                buffer.clear();
-                buffer.extend(updates.drain(..).map(|(unit, time, diff)| ((row.clone(), unit), time, diff)));
-            },
-        )
-        .as_collection(|row, _| row.with_datums(|datums| datums.iter().cloned().collect()))
 }
 
 /// Which rows of each group a `TopK` keeps.
