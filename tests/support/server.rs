@@ -79,7 +79,9 @@ impl TestServer {
             .arg("--workers")
             .arg("2")
             .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
-            .stdout(Stdio::null())
+            // The server says on stdout when it listens: readiness waits for that line, so that a
+            // server answering on a port this one failed to bind is never taken for this one.
+            .stdout(Stdio::from(log.try_clone().expect("server log file handle")))
             .stderr(Stdio::from(log));
         for (k, v) in &self.env {
             command.env(k, v);
@@ -105,13 +107,15 @@ impl TestServer {
                     panic!("freshet exited during start-up with {status}; log:\n{log}");
                 }
             }
-            let ok = std::process::Command::new("psql")
-                .arg(&url)
-                .args(["-Atqc", "SELECT 1"])
-                .stderr(Stdio::null())
-                .output()
-                .map(|o| o.status.success())
-                .unwrap_or(false);
+            let listening = self.log().get(log_start..).is_some_and(|new| new.contains("freshet: listening on"));
+            let ok = listening
+                && std::process::Command::new("psql")
+                    .arg(&url)
+                    .args(["-Atqc", "SELECT 1"])
+                    .stderr(Stdio::null())
+                    .output()
+                    .map(|o| o.status.success())
+                    .unwrap_or(false);
             if ok {
                 return true;
             }
