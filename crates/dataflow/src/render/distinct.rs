@@ -5,25 +5,22 @@
 //! its total multiplicity through that time. Each worker keeps the current multiplicity of every
 //! row it owns, and when its input frontier passes a time it adds that time's updates and sends a
 //! row's change only when its thresholded multiplicity changes (for DISTINCT: when it appears or
-//! disappears). Differential's `reduce`, which this replaces, arranges its input and replays each
-//! changed key's history of input and output, as partially ordered times need: over Nexmark q8's
-//! 60,000 auctions that replay was a quarter of the query. The counts take the place of the
-//! reduce's input arrangement and output trace. This module must not evaluate keys or rows.
+//! disappears), through the `by_time` operator. Differential's `reduce`, which this replaces,
+//! arranges its input and replays each changed key's history of input and output, as partially
+//! ordered times need: over Nexmark q8's 60,000 auctions that replay was a quarter of the query.
+//! The counts take the place of the reduce's input arrangement and output trace. This module must
+//! not evaluate keys or rows.
 
 use std::hash::Hash;
 
 use differential_dataflow::hashable::Hashable;
-use differential_dataflow::{AsCollection, ExchangeData, VecCollection};
+use differential_dataflow::{ExchangeData, VecCollection};
 use freshet_repr::{Diff, Row, Timestamp};
 use hashbrown::hash_map::Entry;
 use hashbrown::HashMap;
-use timely::container::CapacityContainerBuilder;
-use timely::dataflow::channels::pact::Exchange;
-use timely::dataflow::operators::generic::Operator;
-use timely::dataflow::operators::Capability;
-use timely::progress::frontier::AntichainRef;
 
 use super::batcher::arrange_by_key;
+use super::by_time::{by_time, TimeState};
 use super::join::{ByKey, Keyed};
 use super::Key;
 
@@ -60,91 +57,23 @@ fn count<'s, D>(
 where
     D: ExchangeData + Hash,
 {
-    let exchange = Exchange::new(move |update: &(D, Timestamp, Diff)| route(&update.0));
-    let changes = input.inner.unary_frontier::<CapacityContainerBuilder<Vec<(D, Timestamp, Diff)>>, _, _, _>(
-        exchange,
-        name,
-        move |_capability, _info| {
-            let mut state = Counts::new(thresh);
-            move |(input, frontier), output| {
-                input.for_each_stamp(|capability, containers| {
-                    for container in containers {
-                        let Some(least) = capability.least().copied() else { continue };
-                        if state.held.as_ref().is_none_or(|held| least < *held.time()) {
-                            state.held = Some(capability.delayed(&least, 0));
-                        }
-                        state.pending.append(container);
-                    }
-                });
-                let Some(held) = state.held.take() else { return };
-                state.release(frontier.frontier(), |time, changes| {
-                    // An update is never earlier than its container's capability.
-                    let capability = held.delayed(&time.max(*held.time()));
-                    output.session(&capability).give_container(changes);
-                    changes.clear();
-                });
-                state.held = state.pending.iter().map(|(_, time, _)| *time).min().map(|least| {
-                    let at = least.max(*held.time());
-                    held.delayed(&at)
-                });
-            }
-        },
-    );
-    changes.as_collection()
+    by_time(input, name, route, Counts::new(thresh))
 }
-
-/// Changes sent in one container: a view's first time changes every row at once, and collecting
-/// them all before sending would hold a second copy of the rows.
-const SEND_AT_ONCE: usize = 1024;
 
 /// One worker's data and their multiplicities.
 struct Counts<D, F> {
     /// The multiplicity of every datum with one not zero, through the released times.
     counts: HashMap<D, Diff, foldhash::fast::RandomState>,
-    /// Updates at times the frontier has not passed.
-    pending: Vec<(D, Timestamp, Diff)>,
-    /// A capability for the earliest pending time.
-    held: Option<Capability<Timestamp>>,
     thresh: F,
 }
 
-impl<D: Hash + Eq + Clone, F: Fn(Diff) -> Diff> Counts<D, F> {
+impl<D, F> Counts<D, F> {
     fn new(thresh: F) -> Self {
-        Counts { counts: HashMap::default(), pending: Vec::new(), held: None, thresh }
+        Counts { counts: HashMap::default(), thresh }
     }
+}
 
-    /// Adds the updates at times before `frontier`, in time order, and hands `send` the changes
-    /// of the thresholded multiplicities, a time and at most `SEND_AT_ONCE` of them at a time.
-    fn release(
-        &mut self,
-        frontier: AntichainRef<'_, Timestamp>,
-        mut send: impl FnMut(Timestamp, &mut Vec<(D, Timestamp, Diff)>),
-    ) {
-        let mut ready = if self.pending.iter().all(|(_, time, _)| !frontier.less_equal(time)) {
-            std::mem::take(&mut self.pending)
-        } else {
-            let (ready, waiting) =
-                std::mem::take(&mut self.pending).into_iter().partition(|(_, time, _)| !frontier.less_equal(time));
-            self.pending = waiting;
-            ready
-        };
-        ready.sort_by_key(|(_, time, _)| *time);
-        let mut changes = Vec::new();
-        let mut updates = ready.into_iter().peekable();
-        while let Some((_, time, _)) = updates.peek() {
-            let time = *time;
-            while let Some((data, _, diff)) = updates.next_if(|(_, next, _)| *next == time) {
-                self.add(data, time, diff, &mut changes);
-                if changes.len() >= SEND_AT_ONCE {
-                    send(time, &mut changes);
-                }
-            }
-            if !changes.is_empty() {
-                send(time, &mut changes);
-            }
-        }
-    }
-
+impl<D: Hash + Eq + Clone, F: Fn(Diff) -> Diff> TimeState<D, D> for Counts<D, F> {
     /// Adds `diff` copies of `data` at `time`; a change of its thresholded multiplicity goes to
     /// `changes`.
     fn add(&mut self, data: D, time: Timestamp, diff: Diff, changes: &mut Vec<(D, Timestamp, Diff)>) {
@@ -182,6 +111,7 @@ impl<D: Hash + Eq + Clone, F: Fn(Diff) -> Diff> Counts<D, F> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::render::by_time::{Shell, SEND_AT_ONCE};
     use freshet_repr::Datum;
     use timely::progress::Antichain;
 
@@ -189,7 +119,7 @@ mod tests {
         (Key::Int(id), Row::new(vec![Datum::Text(format!("r{id}"))]))
     }
 
-    type Distinct = Counts<(Key, Row), fn(Diff) -> Diff>;
+    type Distinct = Shell<(Key, Row), Counts<(Key, Row), fn(Diff) -> Diff>>;
 
     fn release(counts: &mut Distinct, updates: &[(i64, Timestamp, Diff)], frontier: Timestamp) -> Vec<(i64, u64, i64)> {
         counts.pending.extend(updates.iter().map(|(id, time, diff)| (data(*id), *time, *diff)));
@@ -210,7 +140,7 @@ mod tests {
 
     #[test]
     fn rows_change_only_when_they_appear_or_disappear() {
-        let mut counts: Distinct = Counts::new(present);
+        let mut counts: Distinct = Shell::new(Counts::new(present));
         // Two copies of 1 and one of 2 at time 1; one copy of 1 leaves at 2; 3 comes and goes at 3.
         let updates = [(1, 1, 1), (2, 1, 1), (1, 1, 1), (1, 2, -1), (3, 3, 1), (3, 3, -1)];
         assert_eq!(release(&mut counts, &updates, 3), vec![(1, 1, 1), (2, 1, 1)]);
@@ -219,22 +149,22 @@ mod tests {
         assert_eq!(release(&mut counts, &[], 4), vec![(3, 3, 1), (3, 3, -1)]);
         assert_eq!(release(&mut counts, &[(1, 5, -1), (2, 6, 3), (2, 7, -3)], 10), vec![(1, 5, -1)]);
         assert_eq!(release(&mut counts, &[(2, 8, -1)], 10), vec![(2, 8, -1)]);
-        assert!(counts.counts.is_empty() && counts.pending.is_empty());
+        assert!(counts.state.counts.is_empty() && counts.pending.is_empty());
     }
 
     #[test]
     fn a_threshold_sends_its_multiplicity_changes() {
-        let mut counts = Counts::new(|count: Diff| count.max(0));
+        let mut counts = Shell::new(Counts::new(|count: Diff| count.max(0)));
         counts.pending.extend([(1, 1, 2), (1, 2, -3), (1, 3, 2), (2, 3, -1)]);
         let mut changes = Vec::new();
         counts.release(Antichain::from_elem(4).borrow(), |_, sent| changes.append(sent));
         assert_eq!(changes, vec![(1, 1, 2), (1, 2, -2), (1, 3, 1)]);
-        assert_eq!(counts.counts.get(&2), Some(&-1));
+        assert_eq!(counts.state.counts.get(&2), Some(&-1));
     }
 
     #[test]
     fn many_changes_of_one_time_leave_in_bounded_containers() {
-        let mut counts: Distinct = Counts::new(present);
+        let mut counts: Distinct = Shell::new(Counts::new(present));
         let updates: Vec<_> = (0..2500).map(|id| (id, 7, 1)).collect();
         let mut sizes = Vec::new();
         counts.pending.extend(updates.iter().map(|(id, time, diff)| (data(*id), *time, *diff)));

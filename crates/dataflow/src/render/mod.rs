@@ -14,9 +14,11 @@
 
 mod accumulate;
 pub(crate) mod batcher;
+mod by_time;
 mod distinct;
 mod flat_map;
 mod fork;
+mod grouped;
 mod join;
 mod key;
 mod pipeline;

@@ -6,14 +6,13 @@
 
 use std::cmp::Ordering;
 
-use differential_dataflow::trace::implementations::{ValBuilder, ValSpine};
-use differential_dataflow::{ExchangeData, VecCollection};
+use differential_dataflow::VecCollection;
 use freshet_expr::agg::aggregate_group;
 use freshet_expr::relation::ColumnOrder;
 use freshet_expr::AggregateFunc;
 use freshet_repr::{DataflowError, Datum, Diff, Row, Timestamp};
 
-use super::batcher::arrange_by_key;
+use super::grouped::reduce;
 use super::{fork_collection, Key, Rendered};
 
 type Keyed<'s> = VecCollection<'s, Timestamp, (Key, Row), Diff>;
@@ -34,25 +33,6 @@ pub fn render_reduce(input: Rendered<'_>, key_arity: usize, funcs: Vec<(Aggregat
         }
     });
     Rendered { ok, err: input.err.concat(agg_err) }
-}
-
-/// Differential's `reduce`, over an arrangement made by a `SortBatcher`: `logic` gets each changed
-/// key's values with their multiplicities, and says the key's output values.
-fn reduce<'s, V: ExchangeData>(
-    keyed: Keyed<'s>,
-    name: &str,
-    logic: impl FnMut(&Key, &[(&Row, Diff)], &mut Vec<(V, Diff)>) + 'static,
-) -> VecCollection<'s, Timestamp, (Key, V), Diff> {
-    arrange_by_key(keyed, &format!("Arrange: {name}"))
-        .reduce_abelian::<_, ValBuilder<Key, V, Timestamp, Diff>, ValSpine<Key, V, Timestamp, Diff>, _, _>(
-            name,
-            logic,
-            |buffer, key, updates| {
-                buffer.clear();
-                buffer.extend(updates.drain(..).map(|(value, time, diff)| ((key.clone(), value), time, diff)));
-            },
-        )
-        .as_collection(|key, value| (key.clone(), value.clone()))
 }
 
 /// Which rows of each group a `TopK` keeps.
