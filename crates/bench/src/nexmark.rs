@@ -105,7 +105,9 @@ pub async fn run(plan: &Plan, server: &Server, summary: &mut Summary) -> Result<
                 let theirs = peer.as_mut().map(|peer| peer.time(query)).transpose()?;
                 if run > 0 {
                     freshet_timings.entry(query.to_string()).or_default().push(ours);
-                    peer_timings.entry(query.to_string()).or_default().extend(theirs);
+                    if let Some(theirs) = theirs {
+                        peer_timings.entry(query.to_string()).or_default().push(theirs);
+                    }
                 }
             }
         }
