@@ -6,8 +6,9 @@
 //! what the state reports changed leaves at that time, in containers of at most `SEND_AT_ONCE`.
 //! Because times are totally ordered, a state that keeps the accumulation of everything released
 //! so far knows each datum's whole past: nothing needs differential's replay of histories, which
-//! partially ordered times need. This module owns the capabilities and the order of release; what
-//! the state keeps and computes is the caller's.
+//! partially ordered times need. Updates wait unconsolidated until their time is released, as the
+//! sort batcher's do between consolidations. This module owns the capabilities and the order of
+//! release; what the state keeps and computes is the caller's.
 
 use differential_dataflow::{AsCollection, ExchangeData, VecCollection};
 use freshet_repr::{Diff, Timestamp};

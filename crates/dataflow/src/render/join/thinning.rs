@@ -4,8 +4,9 @@
 //! the key, so the arranged value need not hold it again: the joined row takes it from the key.
 //! Nexmark q8's auction side is keyed by both of its columns, so its values are empty rows, which
 //! take no heap block. Only columns whose equal values are equal datums are left out
-//! (`ScalarType::equal_values_are_identical`), so a joined row shows each side's own datums. This module decides which columns the value keeps and rebuilds rows from key and value;
-//! it must not evaluate keys.
+//! (`ScalarType::equal_values_are_identical`), so a joined row shows each side's own datums. This
+//! module decides which columns the value keeps and rebuilds rows from key and value; it must not
+//! evaluate keys.
 
 use freshet_expr::ScalarExpr;
 use freshet_repr::{ColumnType, Datum, Row};
