@@ -10,8 +10,7 @@
 //! the input and replayed each changed key's history of input and output, as partially ordered
 //! times need. This module must not decide what a key's output is; the caller's logic does.
 
-use std::cmp::Ordering;
-
+use differential_dataflow::consolidation::{consolidate, consolidate_slice};
 use differential_dataflow::hashable::Hashable;
 use differential_dataflow::{ExchangeData, VecCollection};
 use freshet_repr::{Diff, Row, Timestamp};
@@ -57,8 +56,7 @@ impl<V: Ord, L: FnMut(&Key, &[(&Row, Diff)], &mut Vec<(V, Diff)>)> Groups<V, L> 
         if !values.is_empty() {
             let values: SmallVec<[(&Row, Diff); 4]> = values.iter().map(|(row, diff)| (row, *diff)).collect();
             logic(key, &values, out);
-            let kept = consolidate(out);
-            out.truncate(kept);
+            consolidate(out);
         }
     }
 }
@@ -93,7 +91,7 @@ where
     fn end_time(&mut self, time: Timestamp, changes: &mut Vec<((Key, V), Timestamp, Diff)>) -> bool {
         while let Some((key, before)) = self.changed.pop() {
             let Some(group) = self.groups.get_mut(&key) else { continue };
-            let kept = consolidate(&mut group.values);
+            let kept = consolidate_slice(&mut group.values);
             group.values.truncate(kept);
             group.sorted = group.values.len();
             Self::compute(&mut self.logic, &key, &group.values, &mut self.output);
@@ -112,29 +110,6 @@ where
         }
         true
     }
-}
-
-/// Sorts `updates` by value, sums the multiplicities of equal values and moves those that do not
-/// sum to zero to the front: how many there are. Stable, so a sorted prefix and the updates after
-/// it merge as two runs.
-fn consolidate<T: Ord>(updates: &mut [(T, Diff)]) -> usize {
-    updates.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut kept = 0;
-    for index in 0..updates.len() {
-        if kept > 0 && updates[kept - 1].0.cmp(&updates[index].0) == Ordering::Equal {
-            updates[kept - 1].1 += updates[index].1;
-            continue;
-        }
-        if kept > 0 && updates[kept - 1].1 == 0 {
-            kept -= 1;
-        }
-        updates.swap(kept, index);
-        kept += 1;
-    }
-    if kept > 0 && updates[kept - 1].1 == 0 {
-        kept -= 1;
-    }
-    kept
 }
 
 #[cfg(test)]
@@ -192,13 +167,5 @@ mod tests {
         // Updates past the frontier wait.
         assert_eq!(run(&mut shell, &[(3, 1, 9, 1)], 6), vec![]);
         assert_eq!(run(&mut shell, &[], 10), vec![(3, 1, 9, 1)]);
-    }
-
-    #[test]
-    fn consolidation_sums_equal_values_and_drops_zeros() {
-        let mut updates = vec![(3, 1), (1, 2), (3, -1), (2, 1), (1, 1)];
-        let kept = consolidate(&mut updates);
-        updates.truncate(kept);
-        assert_eq!(updates, vec![(1, 3), (2, 1)]);
     }
 }
