@@ -24,6 +24,7 @@ mod key;
 mod pipeline;
 mod reduce;
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 
@@ -309,73 +310,52 @@ pub fn partition<'s>(
 }
 
 /// Evaluates key expressions; `None` when any key is NULL (SQL equality never matches NULL).
+/// Keys that read columns as they are (most join keys) read the datums in place.
 pub fn eval_key(keys: &Scalars, row: &Row) -> Result<Option<Key>, DataflowError> {
-    if let Some(columns) = keys.columns() {
-        return key_of_columns(row, columns);
-    }
-    let mut values = keys.eval(row.datums());
-    // The usual one- and two-column keys are built without a row when they are bigints.
-    match keys.len() {
-        1 => {
-            return match values.next().transpose()? {
-                Some(Datum::Int64(value)) => Ok(Some(Key::Int(value))),
-                None | Some(Datum::Null) => Ok(None),
-                Some(other) => Ok(Some(Key::Row(Row::new(vec![other])))),
-            }
+    match keys.columns() {
+        Some(columns) => {
+            let column = |column: usize| {
+                row.get(column).map(Cow::Borrowed).ok_or_else(|| {
+                    let message = format!("column {column} out of range for row of {}", row.len());
+                    DataflowError::Eval(EvalError::Internal(message))
+                })
+            };
+            key_of(columns.len(), columns.iter().map(|&c| column(c)))
         }
-        2 => {
-            // As below, a NULL ends the key before the next column is evaluated.
-            let Some(first) = values.next().transpose()?.filter(|d| !d.is_null()) else { return Ok(None) };
-            let Some(second) = values.next().transpose()?.filter(|d| !d.is_null()) else { return Ok(None) };
-            return Ok(Some(match (first, second) {
-                (Datum::Int64(a), Datum::Int64(b)) => Key::Int2(a, b),
-                (a, b) => Key::Row(Row::new(vec![a, b])),
-            }));
-        }
-        _ => {}
+        None => key_of(keys.len(), keys.eval(row.datums()).map(|value| Ok(Cow::Owned(value?)))),
     }
-    let mut datums = Row::with_capacity(keys.len());
-    for datum in values {
-        let datum = datum?;
-        if datum.is_null() {
-            return Ok(None);
-        }
-        datums.push(datum);
-    }
-    Ok(Some(Key::from_datums(datums)))
 }
 
-/// `eval_key` of keys that read `columns` as they are: the datums are read in place, and only a
-/// key that is not one or two bigints copies them.
-fn key_of_columns(row: &Row, columns: &[usize]) -> Result<Option<Key>, DataflowError> {
-    let datum = |column: usize| {
-        row.get(column).ok_or_else(|| {
-            let message = format!("column {column} out of range for row of {}", row.len());
-            DataflowError::Eval(EvalError::Internal(message))
-        })
-    };
-    // As in `eval_key`, a NULL ends the key before the next column is read.
-    let mut datums = Row::with_capacity(columns.len());
-    for &column in columns {
-        let value = datum(column)?;
-        if value.is_null() {
-            return Ok(None);
+/// The key of `len` values, taken in order; `None` at the first NULL, before the next value is
+/// computed. The usual one- and two-column keys are built without a row when they are bigints,
+/// and only a datum that goes into a row is copied.
+fn key_of<'a>(
+    len: usize,
+    mut values: impl Iterator<Item = Result<Cow<'a, Datum>, DataflowError>>,
+) -> Result<Option<Key>, DataflowError> {
+    let mut next = || values.next().transpose().map(|value| value.filter(|d| !d.is_null()));
+    match len {
+        1 => Ok(next()?.map(|value| match value.as_ref() {
+            Datum::Int64(value) => Key::Int(*value),
+            _ => Key::Row(Row::new(vec![value.into_owned()])),
+        })),
+        2 => {
+            let Some(first) = next()? else { return Ok(None) };
+            let Some(second) = next()? else { return Ok(None) };
+            Ok(Some(match (first.as_ref(), second.as_ref()) {
+                (Datum::Int64(a), Datum::Int64(b)) => Key::Int2(*a, *b),
+                _ => Key::Row(Row::new(vec![first.into_owned(), second.into_owned()])),
+            }))
         }
-        if columns.len() > 2 {
-            datums.push(value.clone());
+        _ => {
+            let mut datums = Row::with_capacity(len);
+            for _ in 0..len {
+                let Some(value) = next()? else { return Ok(None) };
+                datums.push(value.into_owned());
+            }
+            Ok(Some(Key::from_datums(datums)))
         }
     }
-    Ok(Some(match columns {
-        [a] => match datum(*a)? {
-            Datum::Int64(value) => Key::Int(*value),
-            other => Key::Row(Row::new(vec![other.clone()])),
-        },
-        [a, b] => match (datum(*a)?, datum(*b)?) {
-            (Datum::Int64(a), Datum::Int64(b)) => Key::Int2(*a, *b),
-            (a, b) => Key::Row(Row::new(vec![a.clone(), b.clone()])),
-        },
-        _ => Key::from_datums(datums),
-    }))
 }
 
 #[cfg(test)]
