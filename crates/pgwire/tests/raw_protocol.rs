@@ -2,13 +2,13 @@
 //! never send or would hide (transaction status bytes, the messages of one extended round trip,
 //! garbage and oversized packets).
 
+mod closing;
 mod scripted;
-
-use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use closing::expect_closed;
 use scripted::Server;
 
 /// A minimal raw client: sends a startup packet and reads messages as (type, body).
@@ -150,21 +150,6 @@ async fn describe_portal_reports_rows_in_their_formats_and_no_data_for_commands(
         assert_eq!(described, vec![expected], "formats {formats:?}");
     }
     server.stop().await;
-}
-
-/// Reads until the server closes the socket; fails if it stays open.
-async fn expect_closed(mut socket: TcpStream) {
-    let mut buf = [0u8; 4096];
-    let closed = tokio::time::timeout(Duration::from_secs(5), async {
-        loop {
-            match socket.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(_) => continue,
-            }
-        }
-    })
-    .await;
-    assert!(closed.is_ok(), "server kept a garbage connection open");
 }
 
 #[tokio::test]

@@ -1,16 +1,20 @@
 //! End-to-end tests of the wire frontend with a real coordinator and tokio-postgres as the client.
 //! They need a working `CoordClient::start`.
 
+mod closing;
+
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use freshet_coord::{Config, CoordClient};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
+
+use closing::expect_closed;
 
 struct Server {
     port: u16,
@@ -273,21 +277,6 @@ async fn cancel_request_is_accepted_and_connection_keeps_working() {
     let row = client.query_one("SELECT 1", &[]).await.unwrap();
     assert_eq!(row.get::<_, i32>(0), 1);
     server.stop().await;
-}
-
-/// Reads until the server closes the socket; fails if it stays open.
-async fn expect_closed(mut socket: TcpStream) {
-    let mut buf = [0u8; 4096];
-    let closed = tokio::time::timeout(Duration::from_secs(5), async {
-        loop {
-            match socket.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(_) => continue,
-            }
-        }
-    })
-    .await;
-    assert!(closed.is_ok(), "server kept a garbage connection open");
 }
 
 #[tokio::test]
