@@ -14,7 +14,7 @@ use differential_dataflow::trace::cursor::cursor_list;
 use differential_dataflow::trace::implementations::KeySpine;
 use differential_dataflow::trace::{Cursor, TraceReader};
 use differential_dataflow::Hashable;
-use freshet_expr::MapFilterProject;
+use freshet_expr::{MapFilterProject, RowPipeline};
 use freshet_repr::{DataflowError, Datum, Diff, EvalError, Row, Timestamp};
 use timely::dataflow::ProbeHandle;
 
@@ -82,9 +82,10 @@ impl CollectionTraces {
         }
     }
 
-    /// This worker's answer to a peek at `ts`, or `None` while `ts` is not yet complete. With
-    /// `leading`, only rows whose first column equals it are read (the caller filters by it anyway).
-    pub fn try_peek(&mut self, ts: Timestamp, leading: Option<&Datum>) -> Option<PeekResult> {
+    /// This worker's answer to a peek at `ts` through `mfp`, or `None` while `ts` is not yet
+    /// complete. With `leading`, only rows whose first column equals it are read (the caller's
+    /// filter says so anyway).
+    pub fn try_peek(&mut self, ts: Timestamp, leading: Option<&Datum>, mfp: &MapFilterProject) -> Option<PeekResult> {
         if self.upper().is_some_and(|upper| upper <= ts) {
             return None;
         }
@@ -97,10 +98,7 @@ impl CollectionTraces {
         if let Some((first, _)) = errors.into_iter().next() {
             return Some(Err(first));
         }
-        match leading {
-            Some(value) => Some(Ok(read_leading(&mut self.ok, ts, value))),
-            None => Some(Ok(read_at(&mut self.ok, ts))),
-        }
+        Some(read_through(&mut self.ok, ts, leading, mfp))
     }
 }
 
@@ -116,24 +114,52 @@ pub fn worker_for(value: &Datum, peers: usize) -> usize {
     usize::try_from(value.hashed() % peers).unwrap_or(0)
 }
 
-/// The rows of `trace` at `ts` whose first column is `value`: a seek, then a scan of that run only,
-/// since rows sort by their first datum first and a one-datum row sorts before its extensions.
-fn read_leading(trace: &mut OkTrace, ts: Timestamp, value: &Datum) -> Vec<(Row, Diff)> {
+/// The rows of `trace` at `ts` through `mfp`, each evaluated on the arranged row in place. With
+/// `leading`, a seek and then a scan of that run only: rows sort by their first datum first, and
+/// a one-datum row sorts before its extensions.
+fn read_through(trace: &mut OkTrace, ts: Timestamp, leading: Option<&Datum>, mfp: &MapFilterProject) -> PeekResult {
     let (mut cursor, storage) = cursor_list(every_batch(trace));
-    let start = Row::new(vec![value.clone()]);
-    cursor.seek_key(&storage, &start);
-    let mut out = Vec::new();
+    if let Some(value) = leading {
+        cursor.seek_key(&storage, &Row::new(vec![value.clone()]));
+    }
+    let mut out = PeekOutput { mfp, pipeline: None, rows: Vec::new() };
     while let Some(key) = cursor.get_key(&storage) {
-        if key.get(0) != Some(value) {
+        if leading.is_some_and(|value| key.get(0) != Some(value)) {
             break;
         }
         let total = accumulate_at(&mut cursor, &storage, ts);
         if total != 0 {
-            out.push((key.clone(), total));
+            out.push(key, total)?;
         }
         cursor.step_key(&storage);
     }
-    out
+    Ok(out.rows)
+}
+
+/// A worker's peek results: its rows through the peek's pipeline (compiled for the first row's
+/// arity). A result equal to the one before it adds to that one's multiplicity, so a projection
+/// to no columns (what `count(*)` reads) or to a leading prefix of the rows answers with one row
+/// per run instead of one per arranged row.
+struct PeekOutput<'a> {
+    mfp: &'a MapFilterProject,
+    pipeline: Option<RowPipeline>,
+    rows: Vec<(Row, Diff)>,
+}
+
+impl PeekOutput<'_> {
+    fn push(&mut self, row: &Row, diff: Diff) -> Result<(), DataflowError> {
+        if self.mfp.is_identity() {
+            self.rows.push((row.clone(), diff));
+            return Ok(());
+        }
+        let pipeline = self.pipeline.get_or_insert_with(|| self.mfp.compile(row.len()));
+        let Some(result) = pipeline.apply(row.datums())? else { return Ok(()) };
+        match self.rows.last_mut() {
+            Some((last, total)) if *last == result => *total += diff,
+            _ => self.rows.push((result, diff)),
+        }
+        Ok(())
+    }
 }
 
 /// Every key of `trace` with its multiplicity accumulated over times `<= ts`, in key order.
@@ -179,23 +205,6 @@ where
         cursor.step_val(storage);
     }
     total
-}
-
-/// Applies a peek's row pipeline to one worker's rows; an evaluation error fails the peek.
-pub fn apply_mfp(mfp: &MapFilterProject, answer: PeekResult) -> PeekResult {
-    let rows = answer?;
-    let Some(arity) = rows.first().map(|(row, _)| row.len()) else { return Ok(rows) };
-    let pipeline = mfp.compile(arity);
-    if pipeline.is_identity() {
-        return Ok(rows);
-    }
-    let mut out = Vec::with_capacity(rows.len());
-    for (row, diff) in rows {
-        if let Some(row) = pipeline.apply(row.datums())? {
-            out.push((row, diff));
-        }
-    }
-    Ok(out)
 }
 
 /// Merges the answers of all workers: the least error if any, else the consolidated rows.

@@ -71,6 +71,20 @@ impl MapFilterProject {
         self.steps.is_empty()
     }
 
+    /// Whether every row comes out with no columns at all (what `count(*)` reads): the rows then
+    /// differ only in their number.
+    pub fn projects_no_columns(&self) -> bool {
+        let mut arity = None;
+        for step in &self.steps {
+            match step {
+                RowStep::Project(outputs) => arity = Some(outputs.len()),
+                RowStep::Map(scalars) => arity = arity.map(|a| a + scalars.len()),
+                RowStep::Filter(_) => {}
+            }
+        }
+        arity == Some(0)
+    }
+
     /// The value the input's first column must equal for a row to pass, when a filter ahead of
     /// every map and projection says `#0 = <constant>`. Rows are ordered by their first column
     /// first, so a reader can seek to that value instead of scanning; the filter still runs.

@@ -83,10 +83,10 @@ impl StateCell {
         let answer = slot
             .as_mut()
             .and_then(|Lent(state)| state.collections.get_mut(&id))
-            .and_then(|collection| collection.traces.try_peek(ts, Some(leading)));
+            .and_then(|collection| collection.traces.try_peek(ts, Some(leading), mfp));
         self.reader_inside.store(false, Ordering::Release);
         drop(slot);
-        Some(crate::peek::apply_mfp(mfp, answer?))
+        answer
     }
 
     /// The lock for a reader: at once, or after another reader's turn (at most [`READER_TURN`]);

@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 
+use freshet_expr::MapFilterProject;
 use freshet_repr::{EvalError, GlobalId, Timestamp};
 use timely::worker::Worker;
 
@@ -33,13 +34,12 @@ impl WorkerState {
             } else {
                 match &mut peek.target {
                     PeekTarget::Collection(id, mfp, leading) => match self.collections.get_mut(id) {
-                        Some(maintained) => maintained
-                            .traces
-                            .try_peek(peek.ts, leading.as_ref())
-                            .map(|answer| crate::peek::apply_mfp(mfp, answer)),
+                        Some(maintained) => maintained.traces.try_peek(peek.ts, leading.as_ref(), mfp),
                         None => Some(Err(unknown_collection(*id))),
                     },
-                    PeekTarget::Transient { traces, .. } => traces.try_peek(peek.ts, None),
+                    PeekTarget::Transient { traces, .. } => {
+                        traces.try_peek(peek.ts, None, &MapFilterProject::default())
+                    }
                 }
             };
             match answer {
