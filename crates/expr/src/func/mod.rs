@@ -15,6 +15,7 @@ mod datetime;
 mod format;
 pub(crate) mod jsonb;
 mod math;
+mod numeric_arith;
 mod plan;
 mod string;
 pub(crate) mod typing;
@@ -341,6 +342,7 @@ impl BinaryFunc {
                 let (left, right) = (a.eval_borrowed(row)?, b.eval_borrowed(row)?);
                 Ok(self.compare(&left, &right))
             }
+            BinaryFunc::Add | BinaryFunc::Sub | BinaryFunc::Mul => numeric_arith::eval(self, a, b, row),
             _ => self.eval_datums(a.eval_in(row)?, b.eval_in(row)?),
         }
     }
