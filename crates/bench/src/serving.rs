@@ -62,10 +62,20 @@ pub async fn run(plan: &Plan, server: &Server, summary: &mut Summary) -> Result<
     for clients in CLIENTS {
         let mut qps = Vec::new();
         let mut p99 = Vec::new();
-        for run in 0..plan.runs + 1 {
-            progress(&format!("serving: {clients} clients, run {run}/{} (PostgreSQL, then freshet)", plan.runs));
-            let pg_run = pgbench(&postgres, clients, rows, plan.pgbench_duration, temp.path(), "pg")?;
-            let fr_run = pgbench(&freshet, clients, rows, plan.pgbench_duration, temp.path(), "freshet")?;
+        for run in 0..plan.serving_runs + 1 {
+            // Each engine goes first in every other pair, so that neither is always the one
+            // measured after the other has warmed (or heated) the machine.
+            let order = if run % 2 == 0 { "PostgreSQL, then freshet" } else { "freshet, then PostgreSQL" };
+            progress(&format!("serving: {clients} clients, run {run}/{} ({order})", plan.serving_runs));
+            let bench =
+                |target: &Endpoint, label| pgbench(target, clients, rows, plan.pgbench_duration, temp.path(), label);
+            let (pg_run, fr_run) = if run % 2 == 0 {
+                let pg_run = bench(&postgres, "pg")?;
+                (pg_run, bench(&freshet, "freshet")?)
+            } else {
+                let fr_run = bench(&freshet, "freshet")?;
+                (bench(&postgres, "pg")?, fr_run)
+            };
             if run > 0 {
                 qps.push((fr_run.tps, pg_run.tps));
                 p99.push((fr_run.p99_ms, pg_run.p99_ms));
