@@ -148,11 +148,13 @@ struct PeekOutput<'a> {
 
 impl PeekOutput<'_> {
     fn push(&mut self, row: &Row, diff: Diff) -> Result<(), DataflowError> {
-        if self.mfp.is_identity() {
+        let pipeline = self.pipeline.get_or_insert_with(|| self.mfp.compile(row.len()));
+        // No steps, or `SELECT *`'s projection of every column: arranged rows are distinct, so a
+        // copy needs no comparison with the one before.
+        if pipeline.is_identity() {
             self.rows.push((row.clone(), diff));
             return Ok(());
         }
-        let pipeline = self.pipeline.get_or_insert_with(|| self.mfp.compile(row.len()));
         let Some(result) = pipeline.apply(row.datums())? else { return Ok(()) };
         match self.rows.last_mut() {
             Some((last, total)) if *last == result => *total += diff,
