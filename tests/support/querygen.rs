@@ -7,8 +7,13 @@
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-pub const SCHEMA: &[&str] =
-    &["CREATE TABLE t1 (a int, b int, c text, d bigint)", "CREATE TABLE t2 (a int, e int, f text)"];
+/// `t3`'s first column is a bigint, so inner joins on it read `t3`'s own arrangement (an index
+/// join) instead of arranging `t3` again.
+pub const SCHEMA: &[&str] = &[
+    "CREATE TABLE t1 (a int, b int, c text, d bigint)",
+    "CREATE TABLE t2 (a int, e int, f text)",
+    "CREATE TABLE t3 (k bigint, g int, h text)",
+];
 
 /// INSERT statements with seeded data: small value ranges so joins and groups collide, and NULLs.
 pub fn data(seed: u64) -> Vec<String> {
@@ -26,7 +31,15 @@ pub fn data(seed: u64) -> Vec<String> {
     for _ in 0..30 {
         t2.push(format!("({}, {}, {})", int(&mut rng), int(&mut rng), text(&mut rng)));
     }
-    vec![format!("INSERT INTO t1 VALUES {}", t1.join(", ")), format!("INSERT INTO t2 VALUES {}", t2.join(", "))]
+    let mut t3 = Vec::new();
+    for _ in 0..30 {
+        t3.push(format!("({}, {}, {})", int(&mut rng), int(&mut rng), text(&mut rng)));
+    }
+    vec![
+        format!("INSERT INTO t1 VALUES {}", t1.join(", ")),
+        format!("INSERT INTO t2 VALUES {}", t2.join(", ")),
+        format!("INSERT INTO t3 VALUES {}", t3.join(", ")),
+    ]
 }
 
 /// A relation in FROM with the int and text columns it offers (qualified names).
@@ -65,10 +78,23 @@ impl QueryGen {
     fn from(&mut self) -> From {
         let t1 = || (vec!["t1.a".into(), "t1.b".into(), "t1.d".into()], vec!["t1.c".into()]);
         let t2 = || (vec!["t2.a".into(), "t2.e".into()], vec!["t2.f".into()]);
-        let choice = self.rng.random_range(0..8);
+        let t3 = || (vec!["t3.k".into(), "t3.g".into()], vec!["t3.h".into()]);
+        let choice = self.rng.random_range(0..10);
         let (sql, (mut ints, mut texts)) = match choice {
             0 => ("t1".to_string(), t1()),
             1 => ("t2".to_string(), t2()),
+            8 | 9 => {
+                let extra = if self.chance(0.3) { " AND t3.g < t1.b" } else { "" };
+                let (sql, (mut ints, mut texts)) = if choice == 8 {
+                    (format!("t1 JOIN t3 ON t1.a = t3.k{extra}"), t1())
+                } else {
+                    (format!("t3 JOIN t1 ON t3.k = t1.a + 1{extra}"), t1())
+                };
+                let (i3, t3s) = t3();
+                ints.extend(i3);
+                texts.extend(t3s);
+                return From { sql, ints, texts };
+            }
             _ => {
                 let kind = ["JOIN", "LEFT JOIN", "RIGHT JOIN", "FULL JOIN", "JOIN", "LEFT JOIN"][choice - 2];
                 let extra = if self.chance(0.3) { " AND t1.b < t2.e" } else { "" };

@@ -17,6 +17,7 @@ use differential_dataflow::Hashable;
 use freshet_expr::{MapFilterProject, RowPipeline};
 use freshet_repr::{DataflowError, Datum, Diff, EvalError, Row, Timestamp};
 use timely::dataflow::ProbeHandle;
+use timely::progress::frontier::AntichainRef;
 
 use crate::cluster::PeekResult;
 use crate::render::{ErrTrace, OkTrace};
@@ -54,14 +55,18 @@ impl CollectionTraces {
         ok.max(err)
     }
 
-    /// Lets both traces forget the distinction between times before `since`.
+    /// Lets both traces forget the distinction between times before `since`. Their batches are
+    /// merged that way only up to their upper: a join that reads a trace from another dataflow
+    /// (`render::join::index`) requires its physical compaction not to be past its upper, which
+    /// a view's `since` is when the view is created.
     pub fn compact_to(&mut self, since: Timestamp) {
-        let frontier = [since];
-        let frontier = timely::progress::frontier::AntichainRef::new(&frontier);
-        self.ok.set_logical_compaction(frontier);
-        self.ok.set_physical_compaction(frontier);
-        self.err.set_logical_compaction(frontier);
-        self.err.set_physical_compaction(frontier);
+        let logical = [since];
+        let physical = [self.upper().map_or(since, |upper| upper.min(since))];
+        let (logical, physical) = (AntichainRef::new(&logical), AntichainRef::new(&physical));
+        self.ok.set_logical_compaction(logical);
+        self.ok.set_physical_compaction(physical);
+        self.err.set_logical_compaction(logical);
+        self.err.set_physical_compaction(physical);
     }
 
     /// Whether the error collection is known to be empty through `upper()`. Once an error batch

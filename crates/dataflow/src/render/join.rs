@@ -19,11 +19,14 @@ use differential_dataflow::VecCollection;
 use freshet_expr::{JoinKind, Predicates, RowPipeline, ScalarExpr, Scalars};
 use freshet_repr::{DataflowError, Datum, Diff, Row, Timestamp};
 
+mod index;
 mod thinning;
 
+pub use index::{IndexSpec, StoredSide};
 pub use thinning::Thinning;
 
 use super::batcher::arrange_by_key;
+use super::pipeline::ImportedRows;
 use super::{eval_key, fork_collection, partition, ErrCollection, Key, OkCollection, Rendered};
 
 /// What to join on and how.
@@ -95,6 +98,38 @@ pub fn render_join<'s>(
     }
 }
 
+/// The stored side of an index join (see `index`): the collection's arrangement and errors, and
+/// which of its columns the join's side reads.
+pub struct StoredInput<'s> {
+    pub rows: ImportedRows<'s>,
+    pub err: ErrCollection<'s>,
+    pub side: StoredSide,
+    pub columns: Vec<usize>,
+}
+
+/// Joins `keyed`, keyed by the one bigint expression `key`, with the stored rows whose first datum
+/// equals the key; `then` runs inside the join.
+pub fn render_index_join<'s>(
+    keyed: Rendered<'s>,
+    key: Vec<ScalarExpr>,
+    keyed_thinning: Thinning,
+    stored: StoredInput<'s>,
+    residual: &[ScalarExpr],
+    then: Option<RowPipeline>,
+) -> Rendered<'s> {
+    let (keyed_rows, key_err) = self::keyed(keyed.ok, key, keyed_thinning.clone());
+    let arranged = index::arrange_for_index(keyed_rows);
+    let spec = IndexSpec {
+        stored_side: stored.side,
+        stored_columns: stored.columns,
+        keyed_thinning,
+        residual: Predicates::new(residual),
+        then,
+    };
+    let (ok, residual_err) = partition(index::index_join(arranged, stored.rows, spec));
+    Rendered { ok, err: keyed.err.concat(stored.err).concat(key_err).concat(residual_err) }
+}
+
 /// A match of the join: the key, and the two sides' arranged values.
 struct Match<'a> {
     key: &'a Key,
@@ -119,6 +154,16 @@ fn matched_row(
     scratch.clear();
     left_thinning.rebuild_into(matched.key, matched.left, scratch);
     right_thinning.rebuild_into(matched.key, matched.right, scratch);
+    finish_match(scratch, residual, then)
+}
+
+/// The joined row whose datums are `scratch` if the residual holds, through `then`; the first
+/// failing predicate or expression is the error.
+fn finish_match(
+    scratch: &mut Vec<Datum>,
+    residual: &Predicates,
+    then: Option<&RowPipeline>,
+) -> Option<Result<Row, DataflowError>> {
     match residual.hold(scratch) {
         Ok(true) => {}
         Ok(false) => return None,

@@ -205,6 +205,11 @@ impl<'s> RenderContext<'s> {
             left_thinning: join::Thinning::new(left_key, &left.typ().columns),
             right_thinning: join::Thinning::new(right_key, &right.typ().columns),
         };
+        if *kind == JoinKind::Inner {
+            if let Some(joined) = self.render_index_join(expr, &spec, then.clone()) {
+                return joined;
+            }
+        }
         let input = |side: &RelationExpr| match side {
             RelationExpr::Distinct { input } if *kind == JoinKind::Inner => {
                 join::JoinInput { rendered: self.render(input), distinct: true }
@@ -212,6 +217,45 @@ impl<'s> RenderContext<'s> {
             side => join::JoinInput { rendered: self.render(side), distinct: false },
         };
         join::render_join(input(left), input(right), spec, then)
+    }
+
+    /// Renders the inner join `expr` as an index join (`join::index`) when one side is a stored
+    /// collection, read as it is or projected, joined on its first column, a bigint, and the other
+    /// side is not a DISTINCT that the join would make distinct itself.
+    fn render_index_join(
+        &self,
+        expr: &RelationExpr,
+        spec: &join::JoinSpec,
+        then: Option<RowPipeline>,
+    ) -> Option<Rendered<'s>> {
+        let RelationExpr::Join { left, right, left_key, right_key, residual, .. } = expr else { return None };
+        let (side, stored, keyed, key, thinning) = if let Some(stored) = self.indexed(right, right_key) {
+            (join::StoredSide::Right, stored, left, left_key, &spec.left_thinning)
+        } else {
+            (join::StoredSide::Left, self.indexed(left, left_key)?, right, right_key, &spec.right_thinning)
+        };
+        if matches!(**keyed, RelationExpr::Distinct { .. }) {
+            return None;
+        }
+        let (import, columns) = stored;
+        let stored = join::StoredInput { rows: import.ok.clone(), err: import.err.clone(), side, columns };
+        Some(join::render_index_join(self.render(keyed), key.clone(), thinning.clone(), stored, residual, then))
+    }
+
+    /// The imported collection that `side` reads and the columns it keeps, when `side` is that
+    /// collection, as it is or projected, and `key` is the collection's first column, a bigint.
+    fn indexed(&self, side: &RelationExpr, key: &[ScalarExpr]) -> Option<(&Import<'s>, Vec<usize>)> {
+        let [ScalarExpr::Column(column)] = key else { return None };
+        let (get, columns) = match side {
+            RelationExpr::Project { input, outputs } => (&**input, outputs.clone()),
+            get => (get, (0..get.arity()).collect()),
+        };
+        let RelationExpr::Get { id, typ, .. } = get else { return None };
+        let first = typ.columns.first()?;
+        if columns.get(*column) != Some(&0) || first.scalar_type != freshet_repr::ScalarType::Int64 {
+            return None;
+        }
+        Some((self.imports.get(id)?, columns))
     }
 
     /// Renders a grouped aggregation over rows of `[key..., argument...]`: the group key and the
