@@ -16,6 +16,10 @@ use freshet_repr::{DataflowError, Diff, Timestamp};
 
 use super::{fork_collection, split, ErrCollection, OkCollection, OkTrace};
 
+/// How many rows ahead of the one it reads a scan of an arrangement prefetches: enough to cover
+/// a miss to memory with the work on the rows between.
+const PREFETCH_AHEAD: usize = 8;
+
 /// A stored collection's rows as a dataflow imports them: still arranged.
 pub type ImportedRows<'s> = Arranged<'s, TraceFrontier<OkTrace>>;
 
@@ -36,8 +40,14 @@ pub fn over_arrangement<'s>(input: &ImportedRows<'s>, pipeline: RowPipeline) -> 
     fork_collection(input.stream.clone(), "RowPipeline", move |spans, out| {
         for span in spans.iter() {
             let Some(batch) = span.inner.as_ref() else { continue };
+            let rows = &batch.inner().storage.keys;
             let mut cursor = batch.cursor();
+            let mut index = 0;
             while let Some(row) = cursor.get_key(batch) {
+                if let Some(ahead) = rows.get(index + PREFETCH_AHEAD) {
+                    ahead.prefetch();
+                }
+                index += 1;
                 // Rows are keys with a unit value: one value per key.
                 while cursor.get_val(batch).is_some() {
                     times.clear();
