@@ -148,6 +148,23 @@ impl ScalarExpr {
         }
     }
 
+    /// Whether evaluating the expression never fails, whatever the row: it combines columns and
+    /// literals through comparisons, AND, OR, NOT and NULL tests only.
+    pub fn cannot_fail(&self) -> bool {
+        match self {
+            ScalarExpr::Column(_) | ScalarExpr::Literal(..) => true,
+            ScalarExpr::CallUnary { func: UnaryFunc::Not | UnaryFunc::IsNull | UnaryFunc::IsNotNull, expr } => {
+                expr.cannot_fail()
+            }
+            ScalarExpr::CallBinary { func, expr1, expr2 }
+                if func.is_comparison() || matches!(func, BinaryFunc::And | BinaryFunc::Or) =>
+            {
+                expr1.cannot_fail() && expr2.cannot_fail()
+            }
+            _ => false,
+        }
+    }
+
     /// Whether the expression reads no columns and no parameters (so it can be evaluated once, at
     /// plan time).
     pub fn is_constant(&self) -> bool {
@@ -218,5 +235,35 @@ impl ScalarExpr {
                 f(els);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(value: &str) -> ScalarExpr {
+        ScalarExpr::Literal(Datum::Text(value.into()), ScalarType::Text)
+    }
+
+    #[test]
+    fn comparisons_and_logic_over_columns_cannot_fail() {
+        let state = ScalarExpr::column(3);
+        let either = state
+            .clone()
+            .call_binary(text("or"), BinaryFunc::Eq)
+            .call_binary(state.clone().call_binary(text("ca"), BinaryFunc::Eq), BinaryFunc::Or);
+        assert!(either.cannot_fail());
+        assert!(either.clone().call_unary(UnaryFunc::Not).cannot_fail());
+        assert!(state.clone().call_unary(UnaryFunc::IsNull).call_binary(either, BinaryFunc::And).cannot_fail());
+    }
+
+    #[test]
+    fn arithmetic_and_casts_can_fail() {
+        let ten = ScalarExpr::Literal(Datum::Int64(10), ScalarType::Int64);
+        let quotient = ten.clone().call_binary(ScalarExpr::column(1), BinaryFunc::Div);
+        assert!(!quotient.clone().call_binary(ten.clone(), BinaryFunc::Gt).cannot_fail());
+        let cast = ScalarExpr::column(0).call_unary(UnaryFunc::Cast { from: ScalarType::Text, to: ScalarType::Int64 });
+        assert!(!cast.call_binary(ten, BinaryFunc::Eq).cannot_fail());
     }
 }

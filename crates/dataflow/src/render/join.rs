@@ -22,7 +22,7 @@ use freshet_repr::{DataflowError, Datum, Diff, Row, Timestamp};
 mod index;
 mod thinning;
 
-pub use index::{IndexSpec, StoredSide};
+pub use index::{IndexSpec, StoredRead, StoredSide};
 pub use thinning::Thinning;
 
 use super::batcher::arrange_by_key;
@@ -99,12 +99,12 @@ pub fn render_join<'s>(
 }
 
 /// The stored side of an index join (see `index`): the collection's arrangement and errors, and
-/// which of its columns the join's side reads.
+/// how the join's side reads it.
 pub struct StoredInput<'s> {
     pub rows: ImportedRows<'s>,
     pub err: ErrCollection<'s>,
     pub side: StoredSide,
-    pub columns: Vec<usize>,
+    pub read: StoredRead,
 }
 
 /// Joins `keyed`, keyed by the one bigint expression `key`, with the stored rows whose first datum
@@ -121,7 +121,8 @@ pub fn render_index_join<'s>(
     let arranged = index::arrange_for_index(keyed_rows);
     let spec = IndexSpec {
         stored_side: stored.side,
-        stored_columns: stored.columns,
+        stored_filter: Predicates::new(&stored.read.filter),
+        stored_columns: stored.read.columns,
         keyed_thinning,
         residual: Predicates::new(residual),
         then,

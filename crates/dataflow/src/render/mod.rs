@@ -31,6 +31,7 @@ use std::collections::{BTreeMap, HashMap};
 use differential_dataflow::operators::arrange::TraceAgent;
 use differential_dataflow::trace::implementations::KeySpine;
 use differential_dataflow::{AsCollection, VecCollection};
+use freshet_expr::mfp::RowStep;
 use freshet_expr::{
     AggregateExpr, JoinKind, MapFilterProject, RelationExpr, RowPipeline, ScalarExpr, Scalars, TableFunc,
 };
@@ -220,8 +221,9 @@ impl<'s> RenderContext<'s> {
     }
 
     /// Renders the inner join `expr` as an index join (`join::index`) when one side is a stored
-    /// collection, read as it is or projected, joined on its first column, a bigint, and the other
-    /// side is not a DISTINCT that the join would make distinct itself.
+    /// collection, read as it is, projected or filtered by predicates that cannot fail, joined on
+    /// its first column, a bigint, and the other side is not a DISTINCT that the join would make
+    /// distinct itself.
     fn render_index_join(
         &self,
         expr: &RelationExpr,
@@ -229,7 +231,7 @@ impl<'s> RenderContext<'s> {
         then: Option<RowPipeline>,
     ) -> Option<Rendered<'s>> {
         let RelationExpr::Join { left, right, left_key, right_key, residual, .. } = expr else { return None };
-        let (side, stored, keyed, key, thinning) = if let Some(stored) = self.indexed(right, right_key) {
+        let (side, (import, read), keyed, key, thinning) = if let Some(stored) = self.indexed(right, right_key) {
             (join::StoredSide::Right, stored, left, left_key, &spec.left_thinning)
         } else {
             (join::StoredSide::Left, self.indexed(left, left_key)?, right, right_key, &spec.right_thinning)
@@ -237,25 +239,43 @@ impl<'s> RenderContext<'s> {
         if matches!(**keyed, RelationExpr::Distinct { .. }) {
             return None;
         }
-        let (import, columns) = stored;
-        let stored = join::StoredInput { rows: import.ok.clone(), err: import.err.clone(), side, columns };
+        let stored = join::StoredInput { rows: import.ok.clone(), err: import.err.clone(), side, read };
         Some(join::render_index_join(self.render(keyed), key.clone(), thinning.clone(), stored, residual, then))
     }
 
-    /// The imported collection that `side` reads and the columns it keeps, when `side` is that
-    /// collection, as it is or projected, and `key` is the collection's first column, a bigint.
-    fn indexed(&self, side: &RelationExpr, key: &[ScalarExpr]) -> Option<(&Import<'s>, Vec<usize>)> {
+    /// The imported collection that `side` reads and how, when `side` is that collection under
+    /// projections and filters that cannot fail (a filter that can is evaluated on every row, not
+    /// only on those that match), and `key` is the collection's first column, a bigint.
+    fn indexed(&self, side: &RelationExpr, key: &[ScalarExpr]) -> Option<(&Import<'s>, join::StoredRead)> {
         let [ScalarExpr::Column(column)] = key else { return None };
-        let (get, columns) = match side {
-            RelationExpr::Project { input, outputs } => (&**input, outputs.clone()),
-            get => (get, (0..get.arity()).collect()),
-        };
-        let RelationExpr::Get { id, typ, .. } = get else { return None };
+        let (get, mfp) = MapFilterProject::peel(side);
+        let RelationExpr::Get { id, typ } = get else { return None };
+        // Each of the side's columns as a column of the collection.
+        let mut columns: Vec<usize> = (0..get.arity()).collect();
+        let mut filter = Vec::new();
+        for step in &mfp.steps {
+            match step {
+                RowStep::Filter(predicates) => {
+                    for predicate in predicates {
+                        if !predicate.cannot_fail() {
+                            return None;
+                        }
+                        let mut predicate = predicate.clone();
+                        predicate.permute(&|c| columns.get(c).copied().unwrap_or(usize::MAX));
+                        filter.push(predicate);
+                    }
+                }
+                RowStep::Project(outputs) => {
+                    columns = outputs.iter().map(|&c| columns.get(c).copied().unwrap_or(usize::MAX)).collect();
+                }
+                RowStep::Map(_) => return None,
+            }
+        }
         let first = typ.columns.first()?;
         if columns.get(*column) != Some(&0) || first.scalar_type != freshet_repr::ScalarType::Int64 {
             return None;
         }
-        Some((self.imports.get(id)?, columns))
+        Some((self.imports.get(id)?, join::StoredRead { filter, columns }))
     }
 
     /// Renders a grouped aggregation over rows of `[key..., argument...]`: the group key and the

@@ -24,7 +24,7 @@ use differential_dataflow::operators::join::{join_with_tactic, Fresh, JoinTactic
 use differential_dataflow::trace::cursor::{cursor_list, CursorList};
 use differential_dataflow::trace::{Cursor, Navigable};
 use differential_dataflow::AsCollection;
-use freshet_expr::{Predicates, RowPipeline};
+use freshet_expr::{Predicates, RowPipeline, ScalarExpr};
 use freshet_repr::{DataflowError, Datum, Diff, Row, Timestamp};
 use timely::container::{ContainerBuilder, PushInto};
 use timely::dataflow::channels::pact::Exchange;
@@ -45,9 +45,18 @@ pub enum StoredSide {
     Right,
 }
 
+/// How the join's side reads the stored collection: the rows `filter` (over the collection's
+/// columns) holds for, then `columns` of them, in order.
+pub struct StoredRead {
+    pub filter: Vec<ScalarExpr>,
+    pub columns: Vec<usize>,
+}
+
 /// How a match becomes a joined row.
 pub struct IndexSpec {
     pub stored_side: StoredSide,
+    /// Which stored rows the join's side has (its predicates cannot fail).
+    pub stored_filter: Predicates,
     /// The stored collection's columns that the join's side reads, in order.
     pub stored_columns: Vec<usize>,
     /// How the keyed side's rows were thinned when arranged.
@@ -92,6 +101,11 @@ impl Matcher {
     /// holds.
     fn matched(&mut self, key: &Key, value: &Row, stored: &Row) -> Option<Result<Row, DataflowError>> {
         let spec = &self.spec;
+        match spec.stored_filter.hold(stored.datums()) {
+            Ok(true) => {}
+            Ok(false) => return None,
+            Err(error) => return Some(Err(error.into())),
+        }
         self.scratch.clear();
         let stored_datums = spec.stored_columns.iter().map(|&c| stored.get(c).cloned().unwrap_or(Datum::Null));
         match spec.stored_side {
