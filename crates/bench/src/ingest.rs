@@ -48,12 +48,25 @@ pub async fn run(
     let shards = emulator.shard_ids(stream).await?;
     let client = server.connect().await?;
     let mut pairs = Vec::new();
-    for run in 0..plan.runs + 1 {
-        let label = if run == 0 { "warm-up".to_string() } else { format!("run {run}/{}", plan.runs) };
-        progress(&format!("ingest: {label}: bare SDK reader"));
-        let bare = bare_drain(emulator.client(), stream, &shards, records, plan.limit).await?;
+    for run in 0..plan.short_pairs + 1 {
+        let label = if run == 0 { "warm-up".to_string() } else { format!("run {run}/{}", plan.short_pairs) };
+        // Each reader goes first in every other pair, so that neither always meets the emulator
+        // as the other left it.
+        let bare_first = run % 2 == 0;
+        let mut bare = None;
+        if bare_first {
+            progress(&format!("ingest: {label}: bare SDK reader"));
+            bare = Some(bare_drain(emulator.client(), stream, &shards, records, plan.limit).await?);
+        }
         progress(&format!("ingest: {label}: freshet source -> materialized view"));
         let freshet = freshet_ingest(&client, emulator, stream, run, records, plan.limit).await?;
+        let bare = match bare {
+            Some(bare) => bare,
+            None => {
+                progress(&format!("ingest: {label}: bare SDK reader"));
+                bare_drain(emulator.client(), stream, &shards, records, plan.limit).await?
+            }
+        };
         if run > 0 {
             pairs.push((records as f64 / freshet.as_secs_f64(), records as f64 / bare.as_secs_f64()));
         }

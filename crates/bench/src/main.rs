@@ -47,8 +47,8 @@ struct Args {
     /// Tiny sizes and few runs: a smoke run of every benchmark in seconds.
     #[arg(long)]
     quick: bool,
-    /// Measured runs per benchmark (after one warm-up); default 3 (serving: 7 pairs of 3-second
-    /// pgbench runs), or 2 with --quick.
+    /// Measured runs per benchmark (after one warm-up); default 3 (ingest: 7 pairs of drains,
+    /// serving: 7 pairs of 3-second pgbench runs), or 2 with --quick.
     #[arg(long)]
     runs: Option<u32>,
     /// Dataflow worker threads of the freshet server (figures "per worker" divide by this).
@@ -99,8 +99,9 @@ pub struct Plan {
     pub update_duration: Duration,
     /// How long each pgbench run lasts.
     pub pgbench_duration: Duration,
-    /// Measured pairs of pgbench runs per client count (after one warm-up pair).
-    pub serving_runs: u32,
+    /// Measured pairs of short runs, after one warm-up pair: the ingest benchmark's drains (under
+    /// a second each) and the serving benchmark's pgbench runs per client count.
+    pub short_pairs: u32,
     /// JSON records in the table of the engine benchmark.
     pub engine_records: u64,
     /// Nexmark events loaded before the queries run.
@@ -132,7 +133,7 @@ impl Plan {
             pgbench_duration: Duration::from_secs(pick(1, 3)),
             // A pair is two short runs, and one slow spell of this machine turns a pair's ratio
             // around: the median needs more of them than the longer benchmarks do.
-            serving_runs: args.runs.unwrap_or(if quick { 2 } else { 7 }).max(1),
+            short_pairs: args.runs.unwrap_or(if quick { 2 } else { 7 }).max(1),
             freshness_samples: pick(50, 3_000) as u32,
             engine_records: pick(5_000, 1_000_000),
             nexmark_events: args.nexmark_events.unwrap_or(pick(10_000, 1_000_000)).max(1),

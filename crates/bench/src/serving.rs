@@ -62,11 +62,11 @@ pub async fn run(plan: &Plan, server: &Server, summary: &mut Summary) -> Result<
     for clients in CLIENTS {
         let mut qps = Vec::new();
         let mut p99 = Vec::new();
-        for run in 0..plan.serving_runs + 1 {
+        for run in 0..plan.short_pairs + 1 {
             // Each engine goes first in every other pair, so that neither is always the one
             // measured after the other has warmed (or heated) the machine.
             let order = if run % 2 == 0 { "PostgreSQL, then freshet" } else { "freshet, then PostgreSQL" };
-            progress(&format!("serving: {clients} clients, run {run}/{} ({order})", plan.serving_runs));
+            progress(&format!("serving: {clients} clients, run {run}/{} ({order})", plan.short_pairs));
             let bench =
                 |target: &Endpoint, label| pgbench(target, clients, rows, plan.pgbench_duration, temp.path(), label);
             let (pg_run, fr_run) = if run % 2 == 0 {
