@@ -63,6 +63,13 @@ where
                     }
                 });
                 let Some(held) = shell.held.take() else { return };
+                // Every pending update is at or after the held time: while the frontier has not
+                // passed it, nothing is ready, and a view's first time arrives in many containers
+                // (splitting all that was pending at each of them made it quadratic).
+                if frontier.frontier().less_equal(held.time()) {
+                    shell.held = Some(held);
+                    return;
+                }
                 shell.release(frontier.frontier(), |time, changes| {
                     // An update is never earlier than its container's capability.
                     let capability = held.delayed(&time.max(*held.time()));
