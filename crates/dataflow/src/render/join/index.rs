@@ -15,6 +15,7 @@
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
+use std::ops::Range;
 use std::rc::Rc;
 
 use differential_dataflow::consolidation::ConsolidatingContainerBuilder;
@@ -97,15 +98,15 @@ struct Matcher {
 }
 
 impl Matcher {
-    /// The joined row of a keyed side's `key` and `value` with a `stored` row, if the residual
-    /// holds.
+    /// Whether the join's side has `stored` (its filter holds).
+    fn admits(&self, stored: &Row) -> Result<bool, DataflowError> {
+        Ok(self.spec.stored_filter.hold(stored.datums())?)
+    }
+
+    /// The joined row of a keyed side's `key` and `value` with an admitted `stored` row, if the
+    /// residual holds.
     fn matched(&mut self, key: &Key, value: &Row, stored: &Row) -> Option<Result<Row, DataflowError>> {
         let spec = &self.spec;
-        match spec.stored_filter.hold(stored.datums()) {
-            Ok(true) => {}
-            Ok(false) => return None,
-            Err(error) => return Some(Err(error.into())),
-        }
         self.scratch.clear();
         let stored_datums = spec.stored_columns.iter().map(|&c| stored.get(c).cloned().unwrap_or(Datum::Null));
         match spec.stored_side {
@@ -189,7 +190,9 @@ where
             keyed: (&mut self.keyed_cursor, &self.keyed_storage),
             stored: (&mut self.stored_cursor, &self.stored_storage),
             values: Vec::new(),
+            value_times: Vec::new(),
             times: Vec::new(),
+            probe: Row::with_capacity(1),
         };
         while self.ready.is_empty() {
             if !walk.next_key(&mut matcher, &mut self.builder) {
@@ -211,10 +214,13 @@ where
 struct Walk<'w, C0: Cursor, C1: Cursor> {
     keyed: (&'w mut CursorList<C0>, &'w Vec<C0::Storage>),
     stored: (&'w mut CursorList<C1>, &'w Vec<C1::Storage>),
-    /// The keyed side's values at the current key, with their times.
-    values: Vec<(&'w Row, Timestamp, Diff)>,
+    /// The keyed side's values at the current key, each with its range of `value_times`.
+    values: Vec<(&'w Row, Range<usize>)>,
+    value_times: Vec<(Timestamp, Diff)>,
     /// The times of the current stored row.
     times: Vec<(Timestamp, Diff)>,
+    /// The one-datum row that a seek of the stored side looks for, reused.
+    probe: Row,
 }
 
 impl<'w, C0, C1> Walk<'w, C0, C1>
@@ -242,7 +248,9 @@ where
             match wanted.cmp(have) {
                 std::cmp::Ordering::Less => keyed.seek_key(keyed_storage, &Key::Int(*have)),
                 std::cmp::Ordering::Greater => {
-                    stored.seek_key(stored_storage, &Row::new(vec![Datum::Int64(wanted)]));
+                    self.probe.clear();
+                    self.probe.push(Datum::Int64(wanted));
+                    stored.seek_key(stored_storage, &self.probe);
                 }
                 std::cmp::Ordering::Equal => {
                     self.match_key(key, wanted, matcher, out);
@@ -253,7 +261,8 @@ where
     }
 
     /// Matches every value of the keyed side's current key with the run of stored rows whose first
-    /// datum is `wanted`, and steps the keyed side past the key.
+    /// datum is `wanted`, and steps the keyed side past the key. Each stored row's filter runs
+    /// once, and each admitted pair is joined once, whatever number of times either side has.
     fn match_key(
         &mut self,
         key: &Key,
@@ -264,17 +273,23 @@ where
         let (keyed, keyed_storage) = (&mut *self.keyed.0, self.keyed.1);
         let (stored, stored_storage) = (&mut *self.stored.0, self.stored.1);
         self.values.clear();
+        self.value_times.clear();
         while let Some(value) = keyed.get_val(keyed_storage) {
-            let values = &mut self.values;
-            keyed.map_times(keyed_storage, |time, diff| {
-                values.push((value, C0::owned_time(time), C0::owned_diff(diff)))
-            });
+            let start = self.value_times.len();
+            let times = &mut self.value_times;
+            keyed.map_times(keyed_storage, |time, diff| times.push((C0::owned_time(time), C0::owned_diff(diff))));
+            self.values.push((value, start..times.len()));
             keyed.step_val(keyed_storage);
         }
         keyed.step_key(keyed_storage);
         while let Some(row) = stored.get_key(stored_storage) {
             if row.get(0) != Some(&Datum::Int64(wanted)) {
                 break;
+            }
+            let admitted = matcher.admits(row);
+            if matches!(admitted, Ok(false)) {
+                stored.step_key(stored_storage);
+                continue;
             }
             self.times.clear();
             // Stored rows are keys with a unit value.
@@ -283,14 +298,22 @@ where
                 stored.map_times(stored_storage, |time, diff| times.push((C1::owned_time(time), C1::owned_diff(diff))));
                 stored.step_val(stored_storage);
             }
-            if let Some(((last_time, last_diff), earlier)) = self.times.split_last() {
-                for (value, value_time, value_diff) in &self.values {
-                    let Some(joined) = matcher.matched(key, value, row) else { continue };
-                    for (time, diff) in earlier {
-                        out.push_into((joined.clone(), (*time).max(*value_time), diff * value_diff));
-                    }
-                    out.push_into((joined, (*last_time).max(*value_time), last_diff * value_diff));
+            for (value, range) in &self.values {
+                let joined = match &admitted {
+                    Ok(_) => matcher.matched(key, value, row),
+                    Err(error) => Some(Err(error.clone())),
+                };
+                let Some(joined) = joined else { continue };
+                // One update per pair of times, at the later one; the last takes the row itself.
+                let mut updates = self.value_times[range.clone()].iter().flat_map(|(value_time, value_diff)| {
+                    self.times.iter().map(move |(time, diff)| ((*time).max(*value_time), diff * value_diff))
+                });
+                let Some(mut update) = updates.next() else { continue };
+                for next in updates {
+                    out.push_into((joined.clone(), update.0, update.1));
+                    update = next;
                 }
+                out.push_into((joined, update.0, update.1));
             }
             stored.step_key(stored_storage);
         }
