@@ -52,20 +52,20 @@ pub async fn run(
         let label = if run == 0 { "warm-up".to_string() } else { format!("run {run}/{}", plan.short_pairs) };
         // Each reader goes first in every other pair, so that neither always meets the emulator
         // as the other left it.
-        let bare_first = run % 2 == 0;
-        let mut bare = None;
-        if bare_first {
+        let bare = || {
             progress(&format!("ingest: {label}: bare SDK reader"));
-            bare = Some(bare_drain(emulator.client(), stream, &shards, records, plan.limit).await?);
-        }
-        progress(&format!("ingest: {label}: freshet source -> materialized view"));
-        let freshet = freshet_ingest(&client, emulator, stream, run, records, plan.limit).await?;
-        let bare = match bare {
-            Some(bare) => bare,
-            None => {
-                progress(&format!("ingest: {label}: bare SDK reader"));
-                bare_drain(emulator.client(), stream, &shards, records, plan.limit).await?
-            }
+            bare_drain(emulator.client(), stream, &shards, records, plan.limit)
+        };
+        let freshet = || {
+            progress(&format!("ingest: {label}: freshet source -> materialized view"));
+            freshet_ingest(&client, emulator, stream, run, records, plan.limit)
+        };
+        let (bare, freshet) = if run % 2 == 0 {
+            let bare = bare().await?;
+            (bare, freshet().await?)
+        } else {
+            let freshet = freshet().await?;
+            (bare().await?, freshet)
         };
         if run > 0 {
             pairs.push((records as f64 / freshet.as_secs_f64(), records as f64 / bare.as_secs_f64()));

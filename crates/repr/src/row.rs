@@ -108,7 +108,13 @@ impl Row {
     /// waited for each block in turn. Only a hint; it does nothing on other architectures.
     #[inline]
     pub fn prefetch(&self) {
-        prefetch(self.datums.as_ptr().cast());
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: a prefetch is a hint that never faults and reads nothing the program sees,
+        // whatever the address; SSE, which it needs, is part of the x86_64 baseline.
+        unsafe {
+            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+            _mm_prefetch::<_MM_HINT_T0>(self.datums.as_ptr().cast());
+        }
     }
 
     /// Removes every datum, keeping the room: a row reused as a buffer.
@@ -246,20 +252,6 @@ impl<'de> Deserialize<'de> for Row {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         RowOwned::deserialize(deserializer).map(|row| Row::new(row.datums))
     }
-}
-
-/// Asks the CPU to start loading the cache line at `address` (a hint only).
-#[inline]
-fn prefetch(address: *const u8) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch is a hint that never faults and reads nothing the program sees, whatever
-    // the address; SSE, which it needs, is part of the x86_64 baseline.
-    unsafe {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        _mm_prefetch::<_MM_HINT_T0>(address.cast());
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = address;
 }
 
 #[cfg(test)]
