@@ -233,6 +233,47 @@ mod tests {
     }
 
     #[test]
+    fn member_reads_take_slots_of_their_own_and_the_later_slots_move() {
+        let cast = ScalarExpr::Column(0).call_unary(UnaryFunc::Cast { from: ScalarType::Text, to: ScalarType::Jsonb });
+        let user = ScalarExpr::Column(1)
+            .call_binary(ScalarExpr::Literal(Datum::text("user"), ScalarType::Text), BinaryFunc::JsonGet);
+        let five = ScalarExpr::Literal(Datum::Int64(5), ScalarType::Int64);
+        let is_five = ScalarExpr::Column(4).call_binary(five.clone(), BinaryFunc::Eq);
+        let ten = ScalarExpr::Column(4).call_binary(ScalarExpr::Column(4), BinaryFunc::Add);
+        // Slots: 0 text, 1 doc, 2 region, 3 user, 4 five, 5 ten, 6 region again.
+        let steps = |outputs: Vec<usize>| MapFilterProject {
+            steps: vec![
+                RowStep::Map(vec![cast.clone()]),
+                RowStep::Map(vec![get_text("region"), user.clone(), five.clone()]),
+                RowStep::Filter(vec![is_five.clone()]),
+                RowStep::Map(vec![ten.clone(), get_text("region")]),
+                RowStep::Project(outputs),
+            ],
+        };
+        let partial = steps(vec![5, 2, 3, 6, 0, 4]).compile(1);
+        assert_eq!(partial.partial_json_casts(), 1);
+        let whole = steps(vec![5, 2, 3, 6, 0, 4, 1]).compile(1);
+        assert_eq!(whole.partial_json_casts(), 0);
+        let inputs = [
+            Datum::text(r#"{"region": "eu", "user": {"id": 3}, "x": [1]}"#),
+            Datum::text(r#"{"user": "u", "region": 1.5, "region": "last"}"#),
+            Datum::text(r#"{"other": 1}"#),
+            Datum::text("[1, 2]"),
+            Datum::text(r#""region""#),
+            Datum::Null,
+            Datum::text(r#"{"region": "eu", "bad": tru}"#),
+        ];
+        for input in inputs {
+            let expected = whole
+                .apply(std::slice::from_ref(&input))
+                .map(|row| row.map(|row| Row::new(row.datums()[..6].to_vec())));
+            assert_eq!(partial.apply(std::slice::from_ref(&input)), expected, "{input:?}");
+        }
+        let first = partial.apply(&[Datum::text(r#"{"region": "eu", "user": {"id": 3}}"#)]).unwrap().unwrap();
+        assert_eq!(first.datums()[..2], [Datum::Int64(10), Datum::text("eu")]);
+    }
+
+    #[test]
     fn a_jsonb_cast_read_otherwise_is_parsed_whole() {
         let typeof_doc = ScalarExpr::Column(1).call_unary(UnaryFunc::JsonbTypeof);
         assert_eq!(json_pipeline(vec![get_text("a"), typeof_doc], vec![2, 3]).partial_json_casts(), 0);

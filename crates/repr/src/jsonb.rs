@@ -24,7 +24,7 @@ mod lead;
 mod order;
 mod summary;
 
-pub use keys::parse_object_keys;
+pub use keys::visit_members;
 use lead::Lead;
 use order::cmp_values;
 

@@ -1,6 +1,8 @@
 //! jsonb operators and functions: field and path access, containment, key existence, building and
 //! converting SQL values to JSON.
 
+use std::borrow::Cow;
+
 use bigdecimal::ToPrimitive;
 use freshet_repr::strconv::{format_datum, format_jsonb_value};
 use freshet_repr::{Datum, EvalError, Jsonb, F32, F64};
@@ -29,6 +31,16 @@ pub(crate) fn json_to_text(v: &Value) -> Datum {
         Value::Null => Datum::Null,
         Value::String(s) => Datum::text(s.clone()),
         other => Datum::Text(format_jsonb_value(other)),
+    }
+}
+
+/// What `->` (`func` `JsonGet`) or `->>` (`JsonGetText`) returns for a member, `None` when there
+/// is no such member.
+pub(crate) fn member_datum(func: &BinaryFunc, member: Option<Cow<'_, Value>>) -> Datum {
+    match member {
+        None => Datum::Null,
+        Some(v) if *func == BinaryFunc::JsonGet => Datum::Jsonb(Jsonb::new(v.into_owned())),
+        Some(v) => json_to_text(&v),
     }
 }
 
@@ -84,11 +96,7 @@ pub(crate) fn eval_binary(func: &BinaryFunc, a: Datum, b: &Datum) -> Result<Datu
     };
     if let (BinaryFunc::JsonGet | BinaryFunc::JsonGetText, Datum::Text(key)) = (func, b) {
         // A document held as text is read for this one member, not rebuilt whole.
-        return Ok(match j.member(key) {
-            None => Datum::Null,
-            Some(v) if *func == BinaryFunc::JsonGet => Datum::Jsonb(Jsonb::new(v.into_owned())),
-            Some(v) => json_to_text(&v),
-        });
+        return Ok(member_datum(func, j.member(key)));
     }
     let v = j.value();
     let v = v.as_ref();

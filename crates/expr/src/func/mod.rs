@@ -330,10 +330,7 @@ impl BinaryFunc {
             }
             // `doc ->> 'key'`: the key is borrowed, not copied for every row.
             BinaryFunc::JsonGet | BinaryFunc::JsonGetText => match b {
-                ScalarExpr::Literal(key, _) if !key.is_null() => match a.eval_in(row)? {
-                    Datum::Null => Ok(Datum::Null),
-                    doc => jsonb::eval_binary(self, doc, key),
-                },
+                ScalarExpr::Literal(key, _) if !key.is_null() => self.eval_json_get(a.eval_in(row)?, key),
                 _ => self.eval_datums(a.eval_in(row)?, b.eval_in(row)?),
             },
             // Comparisons read columns and literals where they are: `state = 'or'` copied the
@@ -344,6 +341,15 @@ impl BinaryFunc {
             }
             BinaryFunc::Add | BinaryFunc::Sub | BinaryFunc::Mul => numeric_arith::eval(self, a, b, row),
             _ => self.eval_datums(a.eval_in(row)?, b.eval_in(row)?),
+        }
+    }
+
+    /// `doc -> key` or `doc ->> key` (`self` is `JsonGet` or `JsonGetText`) for a key that is not
+    /// NULL.
+    pub(crate) fn eval_json_get(&self, doc: Datum, key: &Datum) -> Result<Datum, EvalError> {
+        match doc {
+            Datum::Null => Ok(Datum::Null),
+            doc => jsonb::eval_binary(self, doc, key),
         }
     }
 

@@ -5,22 +5,7 @@
 
 use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 use serde::Deserializer as _;
-use serde_json::{Map, Value};
-
-use super::Jsonb;
-
-/// The members of the JSON object `text` named in `keys` (the last of duplicates, as a whole parse
-/// keeps), as a document holding only them. `None` when `text` is not one valid JSON object: the
-/// caller parses it whole, for its value or for its error.
-pub fn parse_object_keys(text: &str, keys: &[String]) -> Option<Jsonb> {
-    let mut map = Map::new();
-    visit_members(text, keys, |index, value| {
-        if let Some(key) = keys.get(index) {
-            map.insert(key.clone(), value);
-        }
-    })?;
-    Some(Jsonb::new(Value::Object(map)))
-}
+use serde_json::Value;
 
 /// The member `key` of the JSON object `text`; `None` when it has none or `text` is not an object.
 pub(super) fn member(text: &str, key: &str) -> Option<Value> {
@@ -30,8 +15,10 @@ pub(super) fn member(text: &str, key: &str) -> Option<Value> {
 }
 
 /// Hands each member named in `keys` (with its key's position) to `found`, in the text's order, so
-/// that the last of duplicates is handed last; `None` when `text` is not one valid object.
-fn visit_members<S: AsRef<str>>(text: &str, keys: &[S], found: impl FnMut(usize, Value)) -> Option<()> {
+/// that the last of duplicates is handed last (as a whole parse keeps it); `None` when `text` is
+/// not one valid JSON object, whose members the caller must then not use: it parses the text whole,
+/// for its value or for its error.
+pub fn visit_members<S: AsRef<str>>(text: &str, keys: &[S], found: impl FnMut(usize, Value)) -> Option<()> {
     let mut deserializer = serde_json::Deserializer::from_str(text);
     deserializer.deserialize_map(Members { keys, found }).ok()?;
     deserializer.end().ok()
@@ -91,37 +78,40 @@ impl<'de, S: AsRef<str>> Visitor<'de> for KeyIndex<'_, S> {
 mod tests {
     use super::*;
 
-    fn keys(names: &[&str]) -> Vec<String> {
-        names.iter().map(|n| n.to_string()).collect()
+    /// The members of `text` named in `names`, by name, the last duplicate winning.
+    fn members(text: &str, names: &[&str]) -> Option<Vec<(String, Value)>> {
+        let mut found: Vec<Option<Value>> = vec![None; names.len()];
+        visit_members(text, names, |index, value| found[index] = Some(value))?;
+        Some(names.iter().zip(found).filter_map(|(name, value)| Some((name.to_string(), value?))).collect())
     }
 
-    fn whole(text: &str) -> Jsonb {
-        Jsonb::parse(text).unwrap()
+    fn value(text: &str) -> Value {
+        serde_json::from_str(text).unwrap()
     }
 
     #[test]
-    fn keeps_the_named_members_of_an_object() {
+    fn hands_over_the_named_members_of_an_object() {
         let text = r#"{"id": 7, "user": {"name": "a\"b"}, "tags": [1, [2]], "region": "eu", "n": 1.5e3}"#;
-        let got = parse_object_keys(text, &keys(&["region", "user", "missing"])).unwrap();
-        assert_eq!(got, whole(r#"{"region": "eu", "user": {"name": "a\"b"}}"#));
-        assert_eq!(parse_object_keys(text, &keys(&[])).unwrap(), whole("{}"));
+        let got = members(text, &["region", "user", "missing"]).unwrap();
+        assert_eq!(got, vec![("region".into(), value(r#""eu""#)), ("user".into(), value(r#"{"name": "a\"b"}"#))]);
+        assert_eq!(members(text, &[]).unwrap(), vec![]);
     }
 
     #[test]
     fn escaped_names_match_and_the_last_duplicate_wins() {
-        let got = parse_object_keys(r#"{"re\u0067ion": 1, "region": 2, "x": 0}"#, &keys(&["region"])).unwrap();
-        assert_eq!(got, whole(r#"{"region": 2}"#));
-        assert_eq!(whole(r#"{"region": 1, "region": 2}"#), whole(r#"{"region": 2}"#), "as a whole parse keeps");
+        let got = members(r#"{"re\u0067ion": 1, "region": 2, "x": 0}"#, &["region"]).unwrap();
+        assert_eq!(got, vec![("region".into(), value("2"))]);
+        assert_eq!(value(r#"{"region": 1, "region": 2}"#), value(r#"{"region": 2}"#), "as a whole parse keeps");
     }
 
     #[test]
     fn anything_but_one_valid_object_is_left_to_the_whole_parse() {
         for text in ["[1, 2]", "\"s\"", "12", "null", "{\"a\": 1} x", "{\"a\": }", "{\"b\": [1,}", "", "{\"a\": 1"] {
-            assert!(parse_object_keys(text, &keys(&["a"])).is_none(), "{text}");
+            assert!(members(text, &["a"]).is_none(), "{text}");
         }
         // Syntax errors in skipped members are errors too.
-        assert!(parse_object_keys(r#"{"a": 1, "b": tru}"#, &keys(&["a"])).is_none());
-        assert!(parse_object_keys(r#"{"a": 1, "b": "\q"}"#, &keys(&["a"])).is_none());
-        assert!(parse_object_keys(" {\"a\": 1} ", &keys(&["a"])).is_some(), "white space around is fine");
+        assert!(members(r#"{"a": 1, "b": tru}"#, &["a"]).is_none());
+        assert!(members(r#"{"a": 1, "b": "\q"}"#, &["a"]).is_none());
+        assert!(members(" {\"a\": 1} ", &["a"]).is_some(), "white space around is fine");
     }
 }
