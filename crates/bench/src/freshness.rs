@@ -19,8 +19,9 @@ use crate::stats::percentile;
 use crate::Plan;
 
 const STREAM: &str = "bench-freshness";
-/// Freshet's shard reader waits this long after a call that returned nothing (`CAUGHT_UP_GAP` in
-/// crates/kinesis/src/shard.rs) and at least `MIN_GAP` between calls; the bare consumer does too.
+/// Freshet's shard reader starts a call this long after the start of one that returned nothing
+/// (`CAUGHT_UP_GAP` in crates/kinesis/src/shard.rs), and calls at least `MIN_GAP` apart; the bare
+/// consumer does too.
 const CAUGHT_UP_GAP: Duration = Duration::from_millis(250);
 const MIN_GAP: Duration = Duration::from_millis(200);
 /// The least pause between two puts (a varying 0-10 ms is added).
@@ -167,8 +168,9 @@ async fn wait_seen(seen: &Seen, id: u64, by: &str, limit: Duration) -> Result<In
 }
 
 /// Tails one shard from TRIM_HORIZON with Freshet's reader's rhythm (crates/kinesis/src/shard.rs:
-/// after a call, `MIN_GAP` if it returned records and the shard is still behind, else
-/// `CAUGHT_UP_GAP`), noting when each record id arrives. Runs until aborted.
+/// the next call starts `MIN_GAP` after the start of one that returned records while the shard is
+/// still behind, else `CAUGHT_UP_GAP` after it), noting when each record id arrives. Runs until
+/// aborted.
 async fn bare_consumer(client: Client, shard: String, seen: Seen) -> Result<()> {
     let out = client
         .get_shard_iterator()
@@ -180,6 +182,7 @@ async fn bare_consumer(client: Client, shard: String, seen: Seen) -> Result<()> 
         .map_err(|e| BenchError::kinesis("GetShardIterator", e))?;
     let mut iterator = out.shard_iterator().map(str::to_string);
     while let Some(it) = iterator {
+        let called = tokio::time::Instant::now();
         let out = client
             .get_records()
             .shard_iterator(it)
@@ -196,7 +199,8 @@ async fn bare_consumer(client: Client, shard: String, seen: Seen) -> Result<()> 
             }
         }
         let behind = out.millis_behind_latest().is_some_and(|ms| ms > 0);
-        tokio::time::sleep(if !out.records().is_empty() && behind { MIN_GAP } else { CAUGHT_UP_GAP }).await;
+        tokio::time::sleep_until(called + if !out.records().is_empty() && behind { MIN_GAP } else { CAUGHT_UP_GAP })
+            .await;
         iterator = out.next_shard_iterator().map(str::to_string);
     }
     Ok(())

@@ -9,16 +9,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::time::{sleep, Instant};
+use tokio::time::{sleep, sleep_until, Instant};
 
 use crate::backoff::Backoff;
 use crate::client::StreamApi;
 use crate::error::{ApiError, ErrorKind};
 use crate::{ReaderEvent, StartPosition};
 
-/// Kinesis allows five GetRecords calls per second per shard.
+/// Kinesis allows five GetRecords calls per second per shard: calls start at least this far apart.
 const MIN_CALL_GAP: Duration = Duration::from_millis(200);
-/// Poll interval once caught up: a little above the limit, leaving room for other consumers.
+/// Poll interval once caught up, start to start: a little above the limit, leaving room for other
+/// consumers.
 const CAUGHT_UP_GAP: Duration = Duration::from_millis(250);
 /// A retrying reader repeats its complaint at most this often.
 const ERROR_REPORT_GAP: Duration = Duration::from_secs(30);
@@ -48,6 +49,13 @@ impl ReaderContext {
             (self.sink)(ReaderEvent::Error { message, fatal: true });
         }
     }
+}
+
+/// When the GetRecords call after one that started at `called` may start. The gaps run from start
+/// to start: a call that took a while (a large page, a far region) already used part of its gap,
+/// and waiting a whole gap after the answer read a shard that is behind at less than its limit.
+fn next_call(called: Instant, behind: bool) -> Instant {
+    called + if behind { MIN_CALL_GAP } else { CAUGHT_UP_GAP }
 }
 
 /// How a shard task finished.
@@ -117,6 +125,7 @@ impl ShardReader {
             Err(outcome) => return outcome,
         };
         loop {
+            let called = Instant::now();
             match self.ctx.api.get_records(&self.shard_id, &iterator).await {
                 Ok(page) => {
                     self.failing = false;
@@ -137,7 +146,7 @@ impl ShardReader {
                     };
                     iterator = next;
                     let behind = page.millis_behind_latest.is_some_and(|ms| ms > 0);
-                    sleep(if had_records && behind { MIN_CALL_GAP } else { CAUGHT_UP_GAP }).await;
+                    sleep_until(next_call(called, had_records && behind)).await;
                 }
                 Err(err) => match err.kind {
                     ErrorKind::NotFound | ErrorKind::Denied => return self.not_found_or_fatal(&err).await,
@@ -208,5 +217,19 @@ impl ShardReader {
         };
         self.ctx.fatal(format!("{reason}: {}", err.message));
         ShardOutcome::Fatal
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calls_start_a_gap_apart_however_long_each_took() {
+        let called = Instant::now();
+        assert_eq!(next_call(called, true) - called, MIN_CALL_GAP);
+        assert_eq!(next_call(called, false) - called, CAUGHT_UP_GAP);
+        // At most five calls a second: a shard behind is read at exactly its limit.
+        assert!(MIN_CALL_GAP >= Duration::from_millis(200) && CAUGHT_UP_GAP > MIN_CALL_GAP);
     }
 }
