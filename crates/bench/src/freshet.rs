@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
 use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
 
 use crate::error::{BenchError, Result};
@@ -256,6 +257,35 @@ pub async fn wait_for_value(
             return Err(BenchError::Timeout { what: format!("`{sql}` reaching {expected} (last {value})"), limit });
         }
         tokio::time::sleep(interval).await;
+    }
+}
+
+/// Subscribes with `client` (a connection of its own: the subscription holds it) to
+/// `SELECT <value> FROM ...` and returns when a change makes the value `expected`: the moment the
+/// server sends it, with no polling interval in the way. The subscription ends when `client` is
+/// dropped.
+pub async fn subscribe_until(client: &Client, query: &str, expected: i64, limit: Duration) -> Result<Instant> {
+    let sql = format!("SUBSCRIBE ({query})");
+    let stream = client.simple_query_raw(sql.as_str()).await.map_err(|e| sql_error(&sql, &e))?;
+    futures::pin_mut!(stream);
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let message = match tokio::time::timeout_at(deadline, stream.next()).await {
+            Ok(Some(message)) => message.map_err(|e| sql_error(&sql, &e))?,
+            Ok(None) => return Err(BenchError::Setup(format!("`{sql}` ended before reaching {expected}"))),
+            Err(_) => return Err(BenchError::Timeout { what: format!("`{sql}` reaching {expected}"), limit }),
+        };
+        let now = Instant::now();
+        // Columns: mz_timestamp, mz_diff, the value.
+        let SimpleQueryMessage::Row(row) = message else { continue };
+        let added = row.get(1) == Some("1");
+        let value = row.get(2).and_then(parse_number);
+        if added && value == Some(expected) {
+            return Ok(now);
+        }
+        if added && value.is_some_and(|value| value > expected) {
+            return Err(BenchError::Parse { what: sql, detail: format!("{value:?}, expected {expected}") });
+        }
     }
 }
 
