@@ -9,7 +9,7 @@ use tokio_postgres::Client;
 
 use crate::emulator::{bench_record, expected_amount_sum};
 use crate::error::{BenchError, Result};
-use crate::freshet::{execute, scalar_i64, wait_for_value, Server};
+use crate::freshet::{execute, scalar_i64, subscribe_until, Server};
 use crate::report::{progress, Summary, Target};
 use crate::stats::{median, median_ratio};
 use crate::Plan;
@@ -27,7 +27,7 @@ pub async fn run(plan: &Plan, server: &Server, summary: &mut Summary) -> Result<
     for run in 0..plan.runs + 1 {
         progress(&format!("engine: run {run}/{}: bare serde_json, then the view", plan.runs));
         let parse_rate = bare_parse_rate(records)?;
-        let engine = build_view(&client, run, records, plan.limit).await?;
+        let engine = build_view(&client, server, run, records, plan.limit).await?;
         if run > 0 {
             pairs.push((records as f64 / engine.as_secs_f64() / plan.workers as f64, parse_rate));
         }
@@ -60,9 +60,12 @@ async fn load(client: &Client, records: u64) -> Result<()> {
     Ok(())
 }
 
-/// Builds the view over the loaded table and times until it has counted every record.
-async fn build_view(client: &Client, run: u32, records: u64, limit: Duration) -> Result<Duration> {
+/// Builds the view over the loaded table and times until it has counted every record, as a
+/// subscription to the count reports it (polls would add their interval and make the workers
+/// answer a query every few milliseconds of the build).
+async fn build_view(client: &Client, server: &Server, run: u32, records: u64, limit: Duration) -> Result<Duration> {
     let view = format!("engine_mv_{run}");
+    let watcher = server.connect().await?;
     let started = Instant::now();
     execute(
         client,
@@ -73,10 +76,9 @@ async fn build_view(client: &Client, run: u32, records: u64, limit: Duration) ->
         ),
     )
     .await?;
-    let done =
-        wait_for_value(client, &format!("SELECT sum(n) FROM {view}"), records as i64, Duration::from_millis(5), limit)
-            .await?;
+    let done = subscribe_until(&watcher, &format!("SELECT sum(n) FROM {view}"), records as i64, limit).await?;
     let elapsed = done.duration_since(started);
+    drop(watcher);
     let amount = scalar_i64(client, &format!("SELECT sum(amount) FROM {view}")).await?;
     if amount != expected_amount_sum(records) {
         return Err(BenchError::Parse { what: view, detail: format!("sum(amount) = {amount}") });
