@@ -116,7 +116,7 @@ fn column_zero_equals(predicate: &ScalarExpr) -> Option<Datum> {
 mod tests {
     use super::*;
     use crate::func::{BinaryFunc, UnaryFunc};
-    use freshet_repr::{ColumnType, EvalError, RelationType, Row, ScalarType};
+    use freshet_repr::{ColumnType, EvalError, Jsonb, RelationType, Row, ScalarType};
 
     #[test]
     fn predicates_keep_only_true_and_report_errors() {
@@ -213,7 +213,7 @@ mod tests {
     fn a_jsonb_cast_read_only_by_constant_keys_parses_only_those_keys() {
         let amount = get_text("amount").call_unary(UnaryFunc::Cast { from: ScalarType::Text, to: ScalarType::Int64 });
         let partial = json_pipeline(vec![get_text("region"), amount.clone()], vec![2, 3]);
-        assert_eq!(partial.partial_json_casts(), 1);
+        assert_eq!(partial.json_member_ops(), (1, 1));
         let text = |s: &str| [Datum::text(s)];
         let row = |region: Datum, amount: Datum| Ok(Some(Row::new(vec![region, amount])));
         let record = r#"{"id": 1, "region": "eu", "amount": 12, "payload": {"deep": [1, 2]}}"#;
@@ -224,7 +224,7 @@ mod tests {
         assert_eq!(partial.apply(&[Datum::Null]), row(Datum::Null, Datum::Null));
         // Invalid text fails as the cast does, also when the damage is in a member nobody reads.
         let whole = json_pipeline(vec![get_text("region"), amount], vec![1, 2, 3]);
-        assert_eq!(whole.partial_json_casts(), 0, "the document itself is an output");
+        assert_eq!(whole.json_member_ops(), (1, 0), "the document itself is an output, built and read once");
         for bad in [r#"{"region": "eu", "x": tru}"#, r#"{"region": "eu"} 1"#] {
             let expected = whole.apply(&text(bad));
             assert!(expected.is_err());
@@ -251,9 +251,9 @@ mod tests {
             ],
         };
         let partial = steps(vec![5, 2, 3, 6, 0, 4]).compile(1);
-        assert_eq!(partial.partial_json_casts(), 1);
+        assert_eq!(partial.json_member_ops(), (1, 1));
         let whole = steps(vec![5, 2, 3, 6, 0, 4, 1]).compile(1);
-        assert_eq!(whole.partial_json_casts(), 0);
+        assert_eq!(whole.json_member_ops(), (1, 0));
         let inputs = [
             Datum::text(r#"{"region": "eu", "user": {"id": 3}, "x": [1]}"#),
             Datum::text(r#"{"user": "u", "region": 1.5, "region": "last"}"#),
@@ -274,11 +274,51 @@ mod tests {
     }
 
     #[test]
+    fn a_jsonb_column_read_for_several_keys_is_gone_through_once() {
+        let key = |k: &str| ScalarExpr::Literal(Datum::text(k), ScalarType::Text);
+        let doc = || ScalarExpr::Column(0);
+        let zero = ScalarExpr::Literal(Datum::Int64(0), ScalarType::Int64);
+        let n = doc()
+            .call_binary(key("n"), BinaryFunc::JsonGetText)
+            .call_unary(UnaryFunc::Cast { from: ScalarType::Text, to: ScalarType::Int64 })
+            .call_binary(ScalarExpr::Column(1), BinaryFunc::Add);
+        // [doc, id] -> doc->>'a', doc->'b'; id > 0; (doc->>'n')::bigint + id; out: that, a, b, doc.
+        let pipeline = MapFilterProject {
+            steps: vec![
+                RowStep::Map(vec![
+                    doc().call_binary(key("a"), BinaryFunc::JsonGetText),
+                    doc().call_binary(key("b"), BinaryFunc::JsonGet),
+                ]),
+                RowStep::Filter(vec![ScalarExpr::Column(1).call_binary(zero, BinaryFunc::Gt)]),
+                RowStep::Map(vec![n, doc().call_binary(key("a"), BinaryFunc::JsonGetText)]),
+                RowStep::Project(vec![4, 2, 3, 5, 0]),
+            ],
+        }
+        .compile(2);
+        assert_eq!(pipeline.json_member_ops(), (1, 0));
+        let tree = Jsonb::parse(r#"{"a": "x", "b": [1], "n": 5}"#).unwrap();
+        for doc in [tree.clone(), tree.clone().compact()] {
+            let got = pipeline.apply(&[Datum::Jsonb(doc.clone()), Datum::Int64(2)]).unwrap().unwrap();
+            let b = Datum::Jsonb(Jsonb::parse("[1]").unwrap());
+            assert_eq!(
+                got.datums(),
+                [Datum::Int64(7), Datum::text("x"), b, Datum::text("x"), Datum::Jsonb(doc.clone())]
+            );
+            assert_eq!(pipeline.apply(&[Datum::Jsonb(doc), Datum::Int64(0)]), Ok(None));
+        }
+        let null = pipeline.apply(&[Datum::Null, Datum::Int64(1)]).unwrap().unwrap();
+        assert!(null.datums().iter().all(Datum::is_null));
+        let array = Datum::Jsonb(Jsonb::parse("[1]").unwrap().compact());
+        let got = pipeline.apply(&[array.clone(), Datum::Int64(1)]).unwrap().unwrap();
+        assert_eq!(got.datums(), [Datum::Null, Datum::Null, Datum::Null, Datum::Null, array]);
+    }
+
+    #[test]
     fn a_jsonb_cast_read_otherwise_is_parsed_whole() {
         let typeof_doc = ScalarExpr::Column(1).call_unary(UnaryFunc::JsonbTypeof);
-        assert_eq!(json_pipeline(vec![get_text("a"), typeof_doc], vec![2, 3]).partial_json_casts(), 0);
+        assert_eq!(json_pipeline(vec![get_text("a"), typeof_doc], vec![2, 3]).json_member_ops(), (0, 0));
         let key_column = ScalarExpr::Column(1).call_binary(ScalarExpr::Column(0), BinaryFunc::JsonGetText);
-        assert_eq!(json_pipeline(vec![key_column], vec![2]).partial_json_casts(), 0);
+        assert_eq!(json_pipeline(vec![key_column], vec![2]).json_member_ops(), (0, 0));
     }
 
     fn quotient() -> ScalarExpr {

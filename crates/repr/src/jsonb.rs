@@ -125,6 +125,25 @@ impl Jsonb {
         }
     }
 
+    /// Hands `found` each member of an object named in `keys` (with its key's position), read from
+    /// text in one pass however many keys there are; nothing for anything but an object.
+    pub fn visit_members<'a, S: AsRef<str>>(&'a self, keys: &[S], mut found: impl FnMut(usize, Cow<'a, Value>)) {
+        match &self.0.form {
+            Form::Tree(Value::Object(map)) => {
+                for (index, key) in keys.iter().enumerate() {
+                    if let Some(value) = map.get(key.as_ref()) {
+                        found(index, Cow::Borrowed(value));
+                    }
+                }
+            }
+            Form::Tree(_) => {}
+            // Held text is one valid document that repeats no key, so the pass cannot fail.
+            Form::Text(text) => {
+                let _ = keys::visit_members(text, keys, |index, value| found(index, Cow::Owned(value)));
+            }
+        }
+    }
+
     /// JSON text of the document: a tree written compactly with sorted keys, or the text held.
     pub fn to_json_text(&self) -> String {
         self.json_text().into_owned()
@@ -302,6 +321,16 @@ mod tests {
             assert_eq!(text.member(key), tree.member(key), "{key}");
         }
         assert_eq!(j("[1]").compact().member("a"), None);
+        for doc in [j(r#"{"a": 1, "b": [2], "c": "x"}"#), j(r#"{"a": 1, "b": [2], "c": "x"}"#).compact()] {
+            let mut found = Vec::new();
+            doc.visit_members(&["c", "missing", "a"], |index, value| found.push((index, value.into_owned())));
+            found.sort_by_key(|(index, _)| *index);
+            assert_eq!(found, vec![(0, Value::from("x")), (2, Value::from(1))]);
+        }
+        let mut none = 0;
+        j("[1, 2]").compact().visit_members(&["a"], |_, _| none += 1);
+        j("3").visit_members(&["a"], |_, _| none += 1);
+        assert_eq!(none, 0);
     }
 
     #[test]

@@ -1,25 +1,21 @@
 //! Compiled row pipelines: a `MapFilterProject` turned into steps over numbered slots, ready to
 //! run on many rows.
 //!
-//! Compiling removes the copies between steps (a projection only renumbers slots) and, where a text
-//! column is cast to jsonb only to read some of its keys with `->`/`->>`, reads those members
-//! straight from the text into slots of their own (`freshet_repr::jsonb::visit_members`): no
-//! document is built. This module must not know about dataflows: it turns one row into one row,
-//! or none.
+//! Compiling removes the copies between steps (a projection only renumbers slots) and reads the
+//! members of a JSON document that the steps take with `->`/`->>` and constant keys in one pass
+//! over it, each into a slot of its own (`members`). This module must not know about dataflows: it
+//! turns one row into one row, or none.
 
-use std::borrow::Cow;
-
-use freshet_repr::{Datum, EvalError, Row, ScalarType};
-use serde_json::Value;
+use freshet_repr::{Datum, EvalError, Row};
 use smallvec::SmallVec;
 
 use super::{MapFilterProject, RowStep};
 
 mod fast;
 mod hoist;
+mod members;
 
-use crate::func::jsonb::member_datum;
-use crate::func::{BinaryFunc, UnaryFunc};
+use crate::func::BinaryFunc;
 use crate::{Columns, ScalarExpr};
 use fast::{Fast, Stop};
 use hoist::Hoisted;
@@ -32,10 +28,11 @@ enum SlotOp {
     Map(ScalarExpr),
     /// Drops the row unless the expression is true.
     Filter(ScalarExpr),
-    /// `cast` (of a text slot to jsonb) when later steps only read members of the result with
-    /// `->`/`->>` and constant keys, and nothing outputs it: each of those `reads` (the operator
-    /// and an index into `keys`) into a slot of its own, in order, instead of the document.
-    JsonMembers { cast: ScalarExpr, keys: Vec<String>, reads: Vec<(BinaryFunc, usize)> },
+    /// Members of a document read with `->`/`->>` and constant keys: each of `reads` (the operator
+    /// and an index into `keys`) into a slot of its own, in order, from one pass over the document.
+    /// `doc` is a jsonb slot (`Column`), or the cast of a text slot whose document nothing else
+    /// reads, which is then never built (see `members`).
+    JsonMembers { doc: ScalarExpr, keys: Vec<String>, reads: Vec<(BinaryFunc, usize)> },
 }
 
 /// A `MapFilterProject` ready to run on many rows. Each row has one slot per input column (read in
@@ -81,7 +78,8 @@ impl RowPipeline {
                 }
             }
         }
-        read_only_json_members(&mut ops, input_arity, &mut columns);
+        members::read_only_json_members(&mut ops, input_arity, &mut columns);
+        members::shared_json_members(&mut ops, input_arity, &mut columns);
         let outputs = columns.iter().enumerate().map(|(i, slot)| (*slot, columns[i + 1..].contains(slot))).collect();
         let mut pipeline = RowPipeline { input_arity, ops, fast: Vec::new(), outputs };
         pipeline.specialize();
@@ -100,10 +98,15 @@ impl RowPipeline {
             .collect();
     }
 
-    /// How many casts to jsonb parse only the members later steps read.
+    /// How many ops read documents' members in one pass, and how many of those documents are
+    /// casts of text that are never built.
     #[cfg(test)]
-    pub(super) fn partial_json_casts(&self) -> usize {
-        self.ops.iter().filter(|op| matches!(op, SlotOp::JsonMembers { .. })).count()
+    pub(super) fn json_member_ops(&self) -> (usize, usize) {
+        let members = self.ops.iter().filter_map(|op| match op {
+            SlotOp::JsonMembers { doc, .. } => Some(!matches!(doc, ScalarExpr::Column(_))),
+            _ => None,
+        });
+        members.fold((0, 0), |(all, unbuilt), cast| (all + 1, unbuilt + usize::from(cast)))
     }
 
     /// Whether every row passes unchanged.
@@ -149,8 +152,8 @@ impl RowPipeline {
                         return Ok(false);
                     }
                 }
-                SlotOp::JsonMembers { cast, keys, reads } => {
-                    let values = json_members(cast, keys, reads, &slots)?;
+                SlotOp::JsonMembers { doc, keys, reads } => {
+                    let values = members::json_members(doc, keys, reads, &slots)?;
                     computed.extend(values);
                 }
             }
@@ -196,7 +199,7 @@ impl RowPipeline {
         };
         for op in &self.ops {
             match op {
-                SlotOp::Map(expr) | SlotOp::Filter(expr) | SlotOp::JsonMembers { cast: expr, .. } => note(expr),
+                SlotOp::Map(expr) | SlotOp::Filter(expr) | SlotOp::JsonMembers { doc: expr, .. } => note(expr),
             }
         }
         for (slot, _) in &self.outputs {
@@ -288,48 +291,6 @@ fn eval_step<C: Columns + ?Sized>(expr: &ScalarExpr, fast: Option<&Fast>, slots:
     }
 }
 
-/// The values of `reads` of the document `cast` makes, read from its text in one pass that builds
-/// only the members read; whatever that pass does not take (not text, not one valid object) goes
-/// through the cast itself, for its value or its error.
-fn json_members(
-    cast: &ScalarExpr,
-    keys: &[String],
-    reads: &[(BinaryFunc, usize)],
-    slots: &Slots<'_>,
-) -> Result<SmallVec<[Datum; 4]>, EvalError> {
-    if let Some(Datum::Text(text)) = cast_input(cast).and_then(|slot| slots.column(slot)) {
-        let mut members: SmallVec<[Option<Value>; 4]> = SmallVec::from_elem(None, keys.len());
-        let found = freshet_repr::jsonb::visit_members(text, keys, |index, value| {
-            if let Some(member) = members.get_mut(index) {
-                *member = Some(value);
-            }
-        });
-        if found.is_some() {
-            let member = |key: usize| members.get(key).and_then(Option::as_ref).map(Cow::Borrowed);
-            return Ok(reads.iter().map(|(func, key)| member_datum(func, member(*key))).collect());
-        }
-    }
-    let doc = cast.eval_in(slots)?;
-    reads
-        .iter()
-        .map(|(func, key)| match &doc {
-            Datum::Null => Ok(Datum::Null),
-            doc => func.eval_json_get(doc.clone(), &Datum::text(keys[*key].as_str())),
-        })
-        .collect()
-}
-
-/// The slot a cast of a slot reads.
-fn cast_input(cast: &ScalarExpr) -> Option<usize> {
-    match cast {
-        ScalarExpr::CallUnary { expr, .. } => match expr.as_ref() {
-            ScalarExpr::Column(slot) => Some(*slot),
-            _ => None,
-        },
-        _ => None,
-    }
-}
-
 /// A row's slots: the input row, read in place, then the values computed so far; far above them,
 /// the values of hoisted subexpressions.
 struct Slots<'a> {
@@ -354,136 +315,26 @@ impl Columns for Slots<'_> {
     }
 }
 
-/// Turns each map that casts a text slot to jsonb into `SlotOp::JsonMembers` when every later use
-/// of its slot reads a constant key of it and `outputs` does not hold it. Its member reads take
-/// slots of their own in its place, so the slots after it move (in the later steps and `outputs`).
-fn read_only_json_members(ops: &mut [SlotOp], input_arity: usize, outputs: &mut [usize]) {
-    let mut slot = input_arity;
-    for index in 0..ops.len() {
-        let this = slot;
-        let SlotOp::Map(expr) = &ops[index] else { continue };
-        slot += 1;
-        if !is_text_slot_to_jsonb(expr) || outputs.contains(&this) {
-            continue;
-        }
-        let mut reads = Vec::new();
-        let later_uses_are_keyed = ops[index + 1..].iter().all(|op| only_keyed_reads(op.expr(), this, &mut reads));
-        if !later_uses_are_keyed {
-            continue;
-        }
-        let cast = expr.clone();
-        for op in &mut ops[index + 1..] {
-            move_member_reads(op.expr_mut(), this, &reads);
-        }
-        for output in outputs.iter_mut() {
-            *output = moved(*output, this, reads.len());
-        }
-        slot = this + reads.len();
-        let mut keys: Vec<String> = Vec::new();
-        let reads = reads
-            .into_iter()
-            .map(|(func, key)| {
-                let index = keys.iter().position(|k| *k == key).unwrap_or_else(|| {
-                    keys.push(key);
-                    keys.len() - 1
-                });
-                (func, index)
-            })
-            .collect();
-        ops[index] = SlotOp::JsonMembers { cast, keys, reads };
-    }
-}
-
 impl SlotOp {
-    /// The expression of a map or filter, or the cast of a document's members.
+    /// The expression of a map or filter, or the document of a members op.
     fn expr(&self) -> &ScalarExpr {
         match self {
-            SlotOp::Map(expr) | SlotOp::Filter(expr) | SlotOp::JsonMembers { cast: expr, .. } => expr,
+            SlotOp::Map(expr) | SlotOp::Filter(expr) | SlotOp::JsonMembers { doc: expr, .. } => expr,
         }
     }
 
     fn expr_mut(&mut self) -> &mut ScalarExpr {
         match self {
-            SlotOp::Map(expr) | SlotOp::Filter(expr) | SlotOp::JsonMembers { cast: expr, .. } => expr,
+            SlotOp::Map(expr) | SlotOp::Filter(expr) | SlotOp::JsonMembers { doc: expr, .. } => expr,
         }
     }
-}
 
-fn is_text_slot_to_jsonb(expr: &ScalarExpr) -> bool {
-    match expr {
-        ScalarExpr::CallUnary { func: UnaryFunc::Cast { from: ScalarType::Text, to: ScalarType::Jsonb }, expr } => {
-            matches!(expr.as_ref(), ScalarExpr::Column(_))
+    /// How many slots the op fills.
+    fn width(&self) -> usize {
+        match self {
+            SlotOp::Map(_) => 1,
+            SlotOp::Filter(_) => 0,
+            SlotOp::JsonMembers { reads, .. } => reads.len(),
         }
-        _ => false,
-    }
-}
-
-/// `slot -> 'key'` or `slot ->> 'key'`: the operator and the key; `Err(())` when `expr` is such
-/// a read of `slot` with a key that is not constant text.
-fn member_read(expr: &ScalarExpr, slot: usize) -> Result<Option<(&BinaryFunc, &String)>, ()> {
-    match expr {
-        ScalarExpr::CallBinary { func: func @ (BinaryFunc::JsonGet | BinaryFunc::JsonGetText), expr1, expr2 }
-            if **expr1 == ScalarExpr::Column(slot) =>
-        {
-            match expr2.as_ref() {
-                ScalarExpr::Literal(Datum::Text(key), _) => Ok(Some((func, key))),
-                _ => Err(()),
-            }
-        }
-        _ => Ok(None),
-    }
-}
-
-/// Whether `expr` reads `slot` only as `slot -> 'key'` or `slot ->> 'key'` with constant text keys,
-/// collecting those reads, each once.
-fn only_keyed_reads(expr: &ScalarExpr, slot: usize, reads: &mut Vec<(BinaryFunc, String)>) -> bool {
-    match member_read(expr, slot) {
-        Err(()) => return false,
-        Ok(Some((func, key))) => {
-            if !reads.iter().any(|(f, k)| f == func && k == key) {
-                reads.push((func.clone(), key.clone()));
-            }
-            return true;
-        }
-        Ok(None) => {}
-    }
-    match expr {
-        ScalarExpr::Column(column) => *column != slot,
-        ScalarExpr::Literal(..) | ScalarExpr::Param { .. } => true,
-        ScalarExpr::CallUnary { expr, .. } => only_keyed_reads(expr, slot, reads),
-        ScalarExpr::CallBinary { expr1, expr2, .. } => {
-            only_keyed_reads(expr1, slot, reads) && only_keyed_reads(expr2, slot, reads)
-        }
-        ScalarExpr::CallVariadic { exprs, .. } => exprs.iter().all(|e| only_keyed_reads(e, slot, reads)),
-        ScalarExpr::If { cond, then, els } => {
-            only_keyed_reads(cond, slot, reads)
-                && only_keyed_reads(then, slot, reads)
-                && only_keyed_reads(els, slot, reads)
-        }
-    }
-}
-
-/// Replaces each of `reads` of the document in `this` by the slot its value takes (`this` and on,
-/// in order), and moves the slots after `this` past them.
-fn move_member_reads(expr: &mut ScalarExpr, this: usize, reads: &[(BinaryFunc, String)]) {
-    if let Ok(Some((func, key))) = member_read(expr, this) {
-        let position = reads.iter().position(|(f, k)| f == func && k == key);
-        // Every read was collected before; one that was not stays out of range and fails.
-        *expr = ScalarExpr::Column(position.map_or(usize::MAX, |p| this + p));
-        return;
-    }
-    match expr {
-        ScalarExpr::Column(slot) => *slot = moved(*slot, this, reads.len()),
-        _ => expr.for_each_child_mut(|child| move_member_reads(child, this, reads)),
-    }
-}
-
-/// Where a slot goes when the one slot `this` becomes `width` slots. Hoisted values and references
-/// out of range (far above) stay.
-fn moved(slot: usize, this: usize, width: usize) -> usize {
-    if slot > this && slot < hoist::OUTER_BASE {
-        slot - 1 + width
-    } else {
-        slot
     }
 }
