@@ -125,7 +125,7 @@ impl Plan {
         Plan {
             runs: args.runs.unwrap_or(if quick { 2 } else { 3 }).max(1),
             workers: args.workers.max(1),
-            ingest_records: args.records.unwrap_or(pick(2_000, 30_000)).max(1),
+            ingest_records: args.records.unwrap_or(pick(2_000, 100_000)).max(1),
             recovery_records: args.recovery_records.unwrap_or(pick(2_000, 1_000_000)).max(1),
             table_rows: args.table_rows.unwrap_or(pick(10_000, 1_000_000)).max(1),
             latency_samples: pick(3, 20) as u32,
