@@ -108,9 +108,15 @@ pub fn format_jsonb(j: &Jsonb) -> String {
 
 /// [`format_jsonb`] of a document not wrapped in a datum (a part of one, say).
 pub fn format_jsonb_value(v: &serde_json::Value) -> String {
-    let mut out = String::new();
-    write_json(v, &mut out);
-    out
+    match v {
+        serde_json::Value::Array(_) | serde_json::Value::Object(_) => {
+            let mut out = String::new();
+            write_json(v, &mut out);
+            out
+        }
+        // A scalar as serde_json writes it, without a second copy (`->>` of a number is one per row).
+        scalar => scalar.to_string(),
+    }
 }
 
 fn write_json(v: &serde_json::Value, out: &mut String) {

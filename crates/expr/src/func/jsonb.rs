@@ -40,6 +40,8 @@ pub(crate) fn member_datum(func: &BinaryFunc, member: Option<Cow<'_, Value>>) ->
     match member {
         None => Datum::Null,
         Some(v) if *func == BinaryFunc::JsonGet => Datum::Jsonb(Jsonb::new(v.into_owned())),
+        // A member string of its own becomes the text as it is.
+        Some(Cow::Owned(Value::String(s))) => Datum::text(s),
         Some(v) => json_to_text(&v),
     }
 }

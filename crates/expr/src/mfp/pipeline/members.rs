@@ -52,8 +52,17 @@ pub(super) fn json_members<C: Columns + ?Sized>(
         },
     };
     if passed {
-        let member = |key: usize| members.get(key).and_then(Option::as_deref).map(Cow::Borrowed);
-        return Ok(reads.iter().map(|(func, key)| member_datum(func, member(*key))).collect());
+        let values = reads.iter().enumerate().map(|(index, (func, key))| {
+            // The last read of a member takes it; the ones before it borrow it.
+            let last = !reads[index + 1..].iter().any(|(_, later)| later == key);
+            let member = match members.get_mut(*key) {
+                Some(member) if last => member.take(),
+                Some(member) => member.as_deref().map(Cow::Borrowed),
+                None => None,
+            };
+            member_datum(func, member)
+        });
+        return Ok(values.collect());
     }
     let doc = doc.eval_in(slots)?;
     reads
