@@ -15,7 +15,6 @@ mod fast;
 mod hoist;
 mod members;
 
-use crate::func::BinaryFunc;
 use crate::{Columns, ScalarExpr};
 use fast::{Fast, Stop};
 use hoist::Hoisted;
@@ -32,7 +31,7 @@ enum SlotOp {
     /// and an index into `keys`) into a slot of its own, in order, from one pass over the document.
     /// `doc` is a jsonb slot (`Column`), or the cast of a text slot whose document nothing else
     /// reads, which is then never built (see `members`).
-    JsonMembers { doc: ScalarExpr, keys: Vec<String>, reads: Vec<(BinaryFunc, usize)> },
+    JsonMembers { doc: ScalarExpr, keys: Vec<String>, reads: Vec<members::MemberRead> },
 }
 
 /// A `MapFilterProject` ready to run on many rows. Each row has one slot per input column (read in

@@ -22,12 +22,22 @@ use crate::func::jsonb::member_datum;
 use crate::func::{BinaryFunc, UnaryFunc};
 use crate::{Columns, ScalarExpr};
 
+/// One member read of a `SlotOp::JsonMembers`: `->` (`JsonGet`) or `->>` (`JsonGetText`) of
+/// `keys[key]`. The last read of each key `takes` the member instead of borrowing it, so a string
+/// member becomes its text without a copy.
+#[derive(Clone, Debug)]
+pub(super) struct MemberRead {
+    func: BinaryFunc,
+    key: usize,
+    takes: bool,
+}
+
 /// The values of `reads` of `doc` (a jsonb slot, or the cast of a text slot) from one pass over
 /// it; anything the pass does not take goes through `doc` and each read as written.
 pub(super) fn json_members<C: Columns + ?Sized>(
     doc: &ScalarExpr,
     keys: &[String],
-    reads: &[(BinaryFunc, usize)],
+    reads: &[MemberRead],
     slots: &C,
 ) -> Result<SmallVec<[Datum; 4]>, EvalError> {
     let mut members: SmallVec<[Option<Cow<'_, Value>>; 4]> = SmallVec::from_elem(None, keys.len());
@@ -52,24 +62,22 @@ pub(super) fn json_members<C: Columns + ?Sized>(
         },
     };
     if passed {
-        let values = reads.iter().enumerate().map(|(index, (func, key))| {
-            // The last read of a member takes it; the ones before it borrow it.
-            let last = !reads[index + 1..].iter().any(|(_, later)| later == key);
-            let member = match members.get_mut(*key) {
-                Some(member) if last => member.take(),
+        let values = reads.iter().map(|read| {
+            let member = match members.get_mut(read.key) {
+                Some(member) if read.takes => member.take(),
                 Some(member) => member.as_deref().map(Cow::Borrowed),
                 None => None,
             };
-            member_datum(func, member)
+            member_datum(&read.func, member)
         });
         return Ok(values.collect());
     }
     let doc = doc.eval_in(slots)?;
     reads
         .iter()
-        .map(|(func, key)| match &doc {
+        .map(|read| match &doc {
             Datum::Null => Ok(Datum::Null),
-            doc => func.eval_json_get(doc.clone(), &Datum::text(keys[*key].as_str())),
+            doc => read.func.eval_json_get(doc.clone(), &Datum::text(keys[read.key].as_str())),
         })
         .collect()
 }
@@ -126,10 +134,7 @@ pub(super) fn shared_json_members(ops: &mut Vec<SlotOp>, input_arity: usize, out
     for op in ops.iter() {
         op.expr().visit(&mut |expr| {
             if let Ok(Some((ScalarExpr::Column(doc), func, key))) = member_read(expr) {
-                let reads = reads_by_doc.entry(*doc).or_default();
-                if !reads.iter().any(|(f, k)| f == func && k == key) {
-                    reads.push((func.clone(), key.clone()));
-                }
+                note_read(reads_by_doc.entry(*doc).or_default(), func, key);
             }
         });
     }
@@ -166,19 +171,30 @@ fn insertion_point(ops: &[SlotOp], input_arity: usize, doc: usize) -> Option<(us
     None
 }
 
-/// `reads` with their keys listed once: the keys, and each read's operator and key index.
-fn keyed(reads: Vec<(BinaryFunc, String)>) -> (Vec<String>, Vec<(BinaryFunc, usize)>) {
+/// Adds a read to `reads` unless it is there already.
+fn note_read(reads: &mut Vec<(BinaryFunc, String)>, func: &BinaryFunc, key: &String) {
+    if !reads.iter().any(|(f, k)| f == func && k == key) {
+        reads.push((func.clone(), key.clone()));
+    }
+}
+
+/// `reads` with their keys listed once: the keys, and each read as a `MemberRead`.
+fn keyed(reads: Vec<(BinaryFunc, String)>) -> (Vec<String>, Vec<MemberRead>) {
     let mut keys: Vec<String> = Vec::new();
-    let reads = reads
+    let mut reads: Vec<MemberRead> = reads
         .into_iter()
         .map(|(func, key)| {
             let index = keys.iter().position(|k| *k == key).unwrap_or_else(|| {
                 keys.push(key);
                 keys.len() - 1
             });
-            (func, index)
+            MemberRead { func, key: index, takes: false }
         })
         .collect();
+    for index in 0..reads.len() {
+        let key = reads[index].key;
+        reads[index].takes = !reads[index + 1..].iter().any(|later| later.key == key);
+    }
     (keys, reads)
 }
 
@@ -223,9 +239,7 @@ fn only_keyed_reads(expr: &ScalarExpr, slot: usize, reads: &mut Vec<(BinaryFunc,
     match member_read_of(expr, slot) {
         Err(()) => return false,
         Ok(Some((func, key))) => {
-            if !reads.iter().any(|(f, k)| f == func && k == key) {
-                reads.push((func.clone(), key.clone()));
-            }
+            note_read(reads, func, key);
             return true;
         }
         Ok(None) => {}
